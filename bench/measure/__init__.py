@@ -1,0 +1,1 @@
+"""Measurement: timing, statistics, memory, FLOP counting, fidelity and environment capture."""

@@ -1,0 +1,39 @@
+"""Fault injection, for testing the harness itself: a cell that raises, crashes, aborts or hangs.
+
+These exist so that the tests can prove a sweep survives a bad cell; they never appear in a
+real suite's results except as the failures they cause.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from bench.optimize.base import register
+
+
+class FaultParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["raise", "segfault", "abort", "hang", "oom"] = "raise"
+
+
+@register("debug-fault", params=FaultParams,
+          description="Test-only: makes the cell fail in the chosen way (raise, segfault, abort, hang, oom).")
+def debug_fault(artifact, params: FaultParams, ctx):
+    if params.mode == "raise":
+        raise RuntimeError("debug-fault: injected exception")
+    if params.mode == "segfault":
+        ctypes.string_at(0)  # reads address 0: SIGSEGV in native code
+    if params.mode == "abort":
+        os.abort()
+    if params.mode == "hang":
+        time.sleep(10_000)
+    if params.mode == "oom":
+        hog = []
+        while True:
+            hog.append(bytearray(256 * 1024 * 1024))
+    return artifact

@@ -1,0 +1,26 @@
+"""PyTorch eager execution."""
+
+from __future__ import annotations
+
+import torch
+
+from bench.runtime.base import RUNTIMES, RuntimeSpec, Session
+
+
+def bind_torch(artifact, target, inputs) -> Session:
+    torch.set_num_threads(target.threads)
+    device = torch.device(target.device)
+    module = artifact.module.to(device).eval()
+    feeds = {k: v.to(device) for k, v in inputs.items()}
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
+
+    def call():
+        with torch.inference_mode():
+            return module(**feeds)
+
+    return Session(call=call, output=lambda y: y.float().cpu().numpy(), sync=sync,
+                   info={"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()})
+
+
+RUNTIMES.add(RuntimeSpec("torch", accepts="torch", devices=("cpu", "cuda"), bind=bind_torch,
+                         description="PyTorch eager mode"))

@@ -1,0 +1,341 @@
+"""Suite files: a typed schema, and the expansion into cells.
+
+A suite is YAML naming models, optimization chains, targets, workloads and measurement settings.
+It expands to the cross product; `exclude:` rules remove combinations, and combinations that
+cannot run (a chain a runtime cannot execute, a family an optimization does not apply to) become
+skipped cells with their reason, so the report can say what was not measured and why.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bench.errors import UserError
+from bench.optimize import OPTIMIZATIONS
+from bench.optimize.base import CONVERSIONS
+from bench.runtime import RUNTIMES
+from bench.zoo import MODELS, Workload
+
+_STEP = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:\((.*)\))?\s*$")
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        if not self.params:
+            return self.name
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in sorted(self.params.items()))})"
+
+
+def parse_step(raw: Any) -> Step:
+    """`"name"`, `"name(k=v, k2=v2)"` or `{name: {k: v}}`."""
+    if isinstance(raw, Step):
+        return raw
+    if isinstance(raw, dict) and len(raw) == 1:
+        (name, params), = raw.items()
+        if params is not None and not isinstance(params, dict):
+            raise ValueError(f"parameters of {name!r} must be a mapping, got {params!r}")
+        return Step(name=str(name), params=params or {})
+    if isinstance(raw, str):
+        m = _STEP.match(raw)
+        if not m:
+            raise ValueError(f"cannot read optimization step {raw!r}; write it as name or name(key=value)")
+        params: dict[str, Any] = {}
+        if m.group(2) and m.group(2).strip():
+            for part in m.group(2).split(","):
+                if "=" not in part:
+                    raise ValueError(f"parameter {part.strip()!r} in {raw!r} needs the form key=value")
+                k, v = part.split("=", 1)
+                params[k.strip()] = yaml.safe_load(v.strip())
+        return Step(name=m.group(1), params=params)
+    raise ValueError(f"an optimization step is a name or a one-key mapping, got {raw!r}")
+
+
+def parse_chain(raw: Any) -> tuple[Step, ...]:
+    if isinstance(raw, str):
+        parts = [p for p in raw.split("->")]
+        steps = tuple(parse_step(p) for p in parts)
+    elif isinstance(raw, list):
+        steps = tuple(parse_step(p) for p in raw)
+    else:
+        steps = (parse_step(raw),)
+    if not steps:
+        raise ValueError("an optimization chain needs at least one step")
+    return steps
+
+
+def chain_label(steps: tuple[Step, ...]) -> str:
+    return " -> ".join(s.label for s in steps)
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    runtime: str
+    device: Literal["cpu", "cuda"] = "cpu"
+    threads: int | None = Field(default=None, ge=1, le=1024)
+    provider: str | None = None
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.runtime}-{self.device}"
+
+
+class Workloads(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    batch_sizes: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    seq_lens: list[int] = Field(default_factory=lambda: [128], min_length=1)
+    image_sizes: list[int] | None = None  # None: each model's native resolution
+
+    @field_validator("batch_sizes", "seq_lens", "image_sizes")
+    @classmethod
+    def _positive(cls, v):
+        if v is not None and any(x < 1 for x in v):
+            raise ValueError("sizes must be positive integers")
+        return v
+
+
+class Measure(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    warmup_iters: int = Field(default=3, ge=0)
+    warmup_s: float = Field(default=0.2, ge=0)
+    min_time_s: float = Field(default=1.0, ge=0)
+    max_time_s: float = Field(default=5.0, gt=0)
+    min_samples: int = Field(default=10, ge=1)
+    target_rel_ci: float = Field(default=0.02, gt=0)
+    timeout_s: float = Field(default=600, gt=0)
+    seed: int = 0
+
+
+class ExcludeRule(BaseModel):
+    """Glob patterns; a cell is excluded when every given field matches."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = None
+    optimization: str | None = None
+    runtime: str | None = None
+    device: str | None = None
+    target: str | None = None
+
+    def matches(self, cell: Cell) -> bool:
+        fields = {"model": cell.model, "optimization": cell.optimization, "runtime": cell.target.runtime,
+                  "device": cell.target.device, "target": cell.target.label}
+        given = {k: getattr(self, k) for k in fields if getattr(self, k) is not None}
+        return bool(given) and all(fnmatch.fnmatchcase(fields[k], str(p)) for k, p in given.items())
+
+
+class Suite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    description: str = ""
+    models: list[str] = Field(min_length=1)
+    optimizations: list[Any] = Field(min_length=1)
+    targets: list[Target] = Field(min_length=1)
+    workloads: Workloads = Field(default_factory=Workloads)
+    measure: Measure = Field(default_factory=Measure)
+    exclude: list[ExcludeRule] = Field(default_factory=list)
+
+    @field_validator("optimizations")
+    @classmethod
+    def _chains(cls, v):
+        return [parse_chain(c) for c in v]
+
+    @model_validator(mode="after")
+    def _names_exist(self):
+        for m in self.models:
+            if m not in MODELS:
+                raise ValueError(MODELS.unknown_message(m))
+        for chain in self.optimizations:
+            for step in chain:
+                if step.name not in OPTIMIZATIONS:
+                    raise ValueError(OPTIMIZATIONS.unknown_message(step.name))
+                spec = OPTIMIZATIONS.get(step.name)
+                try:
+                    spec.parse_params(step.params)
+                except ValidationError as e:
+                    raise ValueError(f"bad parameters for {step.name!r}: {_first_error(e)}") from None
+        for t in self.targets:
+            if t.runtime not in RUNTIMES:
+                raise ValueError(RUNTIMES.unknown_message(t.runtime))
+        return self
+
+
+@dataclass
+class Cell:
+    model: str
+    steps: tuple[Step, ...]
+    target: Target
+    workload: Workload
+    measure: Measure
+    # The steps actually applied: the suite's chain plus any conversion the runtime needs.
+    resolved: tuple[Step, ...] = ()
+    status: str = "planned"  # "planned" or "skipped"
+    reason: str = ""
+
+    @property
+    def optimization(self) -> str:
+        return chain_label(self.steps)
+
+    @property
+    def cell_id(self) -> str:
+        raw = f"{self.model}.{self.optimization}.{self.target.label}.{self.workload.label}"
+        return re.sub(r"[^A-Za-z0-9_.=\-]+", "_", raw.replace(" -> ", "+"))
+
+    def to_json(self) -> dict:
+        return {
+            "cell_id": self.cell_id, "model": self.model, "optimization": self.optimization,
+            "steps": [s.model_dump() for s in self.steps], "resolved": [s.model_dump() for s in self.resolved],
+            "target": self.target.model_dump(), "workload": vars(self.workload),
+            "measure": self.measure.model_dump(), "status": self.status, "reason": self.reason,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> Cell:
+        return cls(model=d["model"], steps=tuple(Step(**s) for s in d["steps"]),
+                   target=Target(**d["target"]), workload=Workload(**d["workload"]),
+                   measure=Measure(**d["measure"]), resolved=tuple(Step(**s) for s in d["resolved"]),
+                   status=d["status"], reason=d["reason"])
+
+
+@dataclass
+class Plan:
+    suite: Suite
+    cells: list[Cell] = field(default_factory=list)  # planned and skipped
+    excluded: list[Cell] = field(default_factory=list)
+
+    @property
+    def runnable(self) -> list[Cell]:
+        return [c for c in self.cells if c.status == "planned"]
+
+    @property
+    def skipped(self) -> list[Cell]:
+        return [c for c in self.cells if c.status == "skipped"]
+
+
+def _first_error(e: ValidationError) -> str:
+    err = e.errors()[0]
+    loc = ".".join(str(x) for x in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{loc}: {msg}" if loc else msg
+
+
+def load_suite(path: str | Path) -> Suite:
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"Suite file {str(p)!r} does not exist.")
+    if not p.is_file():
+        raise UserError(f"Suite path {str(p)!r} is not a file.")
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"Cannot read suite file {str(p)!r}: {e}.") from None
+    return parse_suite(text, source=str(p))
+
+
+def parse_suite(text: str, source: str = "<suite>") -> Suite:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UserError(f"{source}: YAML syntax error{where}: {problem}.") from None
+    if data is None:
+        raise UserError(f"{source}: the suite file is empty. A suite needs at least name, models, "
+                        "optimizations and targets.")
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: a suite must be a mapping (name:, models:, ...), not {type(data).__name__}.")
+    try:
+        return Suite(**data)
+    except ValidationError as e:
+        raise UserError(f"{source}: invalid suite: {_first_error(e)}.") from None
+    except UserError as e:
+        raise UserError(f"{source}: {e}") from None
+
+
+def _workloads(suite: Suite, modality: str, default_size: int) -> list[Workload]:
+    w = suite.workloads
+    if modality == "text":
+        return [Workload(b, seq_len=s) for b in w.batch_sizes for s in w.seq_lens]
+    sizes = w.image_sizes or [default_size]
+    return [Workload(b, image_size=s) for b in w.batch_sizes for s in sizes]
+
+
+def _convert(kind: str, wanted: str, last: str | None) -> tuple[Step | None, str]:
+    """The implicit step that turns a `kind` artifact into a `wanted` one, or why there is none."""
+    name = CONVERSIONS.get((kind, wanted))
+    if name is None:
+        return None, f"nothing converts a {kind} model into a {wanted} model"
+    if last is not None and not OPTIMIZATIONS.get(last).exportable:
+        return None, f"{last} produces a torch model that {name} cannot convert to {wanted}"
+    return Step(name=name), ""
+
+
+def check(cell: Cell) -> tuple[tuple[Step, ...], str]:
+    """Resolve the steps a cell runs (with implicit conversions), or say why it cannot run."""
+    model = MODELS.get(cell.model)
+    runtime = RUNTIMES.get(cell.target.runtime)
+    if cell.target.device not in runtime.devices:
+        return (), f"runtime {runtime.name} does not run on {cell.target.device}"
+    kind, last, resolved = "torch", None, []
+    for step in cell.steps:
+        opt = OPTIMIZATIONS.get(step.name)
+        if opt.families is not None and model.family not in opt.families:
+            return (), f"{opt.name} applies to {', '.join(opt.families)} models, not {model.family}"
+        if opt.devices is not None and cell.target.device not in opt.devices:
+            return (), f"{opt.name} runs on {', '.join(opt.devices)} only, not {cell.target.device}"
+        if opt.consumes != kind:
+            conv, why = _convert(kind, opt.consumes, last)
+            if conv is None:
+                return (), f"{opt.name} needs a {opt.consumes} model: {why}"
+            resolved.append(conv)
+        resolved.append(step)
+        kind, last = opt.produces, step.name
+    if kind != runtime.accepts:
+        if runtime.accepts == "torch":
+            return (), f"runtime {runtime.name} runs torch models; {last} produces an {kind} model"
+        conv, why = _convert(kind, runtime.accepts, last)
+        if conv is None:
+            return (), f"runtime {runtime.name} runs {runtime.accepts} models: {why}"
+        resolved.append(conv)
+    return tuple(resolved), ""
+
+
+def expand(suite: Suite) -> Plan:
+    plan = Plan(suite)
+    default_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    targets = [t if t.threads else t.model_copy(update={"threads": default_threads}) for t in suite.targets]
+    seen: set[str] = set()
+    for model_name in suite.models:
+        model = MODELS.get(model_name)
+        for workload in _workloads(suite, model.modality, model.default_size):
+            for steps in suite.optimizations:
+                for target in targets:
+                    cell = Cell(model_name, steps, target, workload, suite.measure)
+                    if cell.cell_id in seen:
+                        continue
+                    seen.add(cell.cell_id)
+                    if any(rule.matches(cell) for rule in suite.exclude):
+                        plan.excluded.append(cell)
+                        continue
+                    cell.resolved, cell.reason = check(cell)
+                    cell.status = "skipped" if cell.reason else "planned"
+                    plan.cells.append(cell)
+    if not plan.cells:
+        raise UserError(f"Suite {suite.name!r} expands to no cells: every combination was excluded.")
+    if not plan.runnable:
+        raise UserError(f"Suite {suite.name!r} has no runnable cell; every combination was skipped "
+                        f"(first reason: {plan.skipped[0].reason}).")
+    return plan

@@ -1,0 +1,62 @@
+"""What a model in the zoo declares: how to build it, its inputs, and its closed-form cost.
+
+Every model is built from an architecture config with seeded random weights, so runs need no
+network and are reproducible. The closed-form parameter and MAC counts exist to cross-check
+the graph counters: if they disagree, one of them is wrong and the test suite says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from bench.registry import Registry
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The shape one cell runs: batch size plus sequence length (text) or image side (vision)."""
+
+    batch_size: int
+    seq_len: int | None = None
+    image_size: int | None = None
+
+    @property
+    def label(self) -> str:
+        size = f"s{self.seq_len}" if self.seq_len is not None else f"i{self.image_size}"
+        return f"b{self.batch_size}-{size}"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str  # "bert", "vit", ...: optimizations declare the families they apply to
+    modality: str  # "text" or "vision"
+    build_fn: Callable[[], torch.nn.Module]
+    inputs_fn: Callable[[Workload, torch.Generator], dict[str, torch.Tensor]]
+    params_fn: Callable[[], int]
+    macs_fn: Callable[[Workload], int]
+    default_size: int = 128
+    description: str = ""
+    teacher: str | None = None  # distilled models name the model they were distilled from
+    config: dict = field(default_factory=dict)
+
+    def build(self, seed: int = 0) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        model = self.build_fn()
+        return model.eval()
+
+    def inputs(self, workload: Workload, seed: int = 0) -> dict[str, torch.Tensor]:
+        gen = torch.Generator().manual_seed(seed)
+        return self.inputs_fn(workload, gen)
+
+    def closed_form_params(self) -> int:
+        return int(self.params_fn())
+
+    def closed_form_macs(self, workload: Workload) -> int:
+        return int(self.macs_fn(workload))
+
+
+MODELS: Registry[ModelSpec] = Registry("model")

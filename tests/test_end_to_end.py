@@ -1,0 +1,116 @@
+"""The smoke suite end to end: records, the results store and the report."""
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    from tests.conftest import run_cli
+
+    root = tmp_path_factory.mktemp("e2e")
+    res = run_cli("run", ROOT / "suites/smoke.yaml", "--results-dir", root / "results", "--run-id", "smoke",
+                  "--report", "--reports-dir", root / "reports")
+    assert res.returncode == 0, res.stdout + res.stderr
+    run_dir = root / "results" / "smoke"
+    return run_dir, root / "reports" / "smoke" / "index.html", pd.read_parquet(run_dir / "records.parquet")
+
+
+def _one(df, model, opt, runtime):
+    rows = df[(df.model == model) & (df.optimization == opt) & (df.runtime == runtime)]
+    assert len(rows) == 1, (model, opt, runtime)
+    return rows.iloc[0]
+
+
+def test_every_cell_has_a_record_with_a_status(smoke_run):
+    run_dir, _, df = smoke_run
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert len(df) == len(manifest["cells"]) == 12
+    assert set(df.status) == {"ok", "skipped"}
+    assert (df.status == "ok").sum() == 8
+    assert df[df.status == "skipped"].error.str.len().min() > 10  # each skip carries its reason
+
+
+@pytest.mark.parametrize("model", ["bert-base", "deit-s"])
+def test_int8_is_smaller_and_faithful(smoke_run, model):
+    _, _, df = smoke_run
+    for fp, q, rt in [("fp32", "torch-dynamic-int8", "torch"), ("fp32", "ort-dynamic-int8", "onnxruntime")]:
+        base, quant = _one(df, model, fp, rt), _one(df, model, q, rt)
+        assert quant.weight_bytes < 0.35 * base.weight_bytes
+        assert quant.cosine_sim > 0.99
+
+
+@pytest.mark.parametrize("model", ["bert-base", "deit-s"])
+def test_ort_fp32_matches_torch_fp32(smoke_run, model):
+    _, _, df = smoke_run
+    assert _one(df, model, "fp32", "onnxruntime").max_abs_err < 1e-4
+    assert _one(df, model, "fp32", "torch").max_abs_err == 0
+
+
+def test_latency_and_static_fields(smoke_run):
+    _, _, df = smoke_run
+    ok = df[df.status == "ok"]
+    assert (ok.latency_ms_p50 > 0).all()
+    assert (ok.latency_ms_p99 >= ok.latency_ms_p50).all()
+    assert (ok.latency_ms_ci_low <= ok.latency_ms_p50).all() and (ok.latency_ms_p50 <= ok.latency_ms_ci_high).all()
+    assert (ok.n_samples >= 100).all()
+    assert (ok.flops == 2 * ok.macs).all()
+    assert (abs(ok.macs / ok.macs_closed_form - 1) < 0.01).all()
+    assert (ok.peak_rss_bytes > 100e6).all()
+    assert (ok.threads == 2).all()
+    for col in ("run_id", "cell_id", "model", "optimization", "runtime", "device", "batch_size", "error"):
+        assert col in df.columns
+
+
+def test_manifest_traces_the_run(smoke_run):
+    run_dir, _, _ = smoke_run
+    m = json.loads((run_dir / "manifest.json").read_text())
+    assert "name: smoke" in m["suite_text"]
+    env = m["environment"]
+    assert env["packages"]["torch"] and env["cpu_model"] and env["host"]
+    assert m["started_at"] < m["finished_at"]
+    assert all("resolved" in c for c in m["cells"])
+
+
+def test_report_is_self_contained(smoke_run):
+    _, report, _ = smoke_run
+    page = report.read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<svg" in page and "Latency against MACs" in page
+    assert "bert-base" in page and "deit-s" in page and "speedup" in page
+    # Nothing is loaded from elsewhere (XML namespace names are identifiers, never fetched).
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page)
+    assert "url(http" not in page and "@import" not in page
+
+
+FAULTS = """
+name: faults
+models: [tinybert-4]
+optimizations:
+  - debug-fault(mode=raise)
+  - debug-fault(mode=segfault)
+  - debug-fault(mode=hang)
+  - fp32
+targets: [{runtime: torch, device: cpu, threads: 1}]
+workloads: {seq_lens: [16]}
+measure: {warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.5, min_samples: 5, timeout_s: 25}
+"""
+
+
+def test_failing_cells_are_recorded_and_the_run_goes_on(cli, write_suite, tmp_path):
+    res = cli("run", write_suite(FAULTS), "--results-dir", tmp_path, "--run-id", "faults")
+    assert res.returncode == 0, res.stderr
+    df = pd.read_parquet(tmp_path / "faults" / "records.parquet").set_index("optimization")
+    raised = df.loc["debug-fault(mode=raise)"]
+    assert raised.status == "failed" and "injected exception" in raised.error
+    assert "RuntimeError" in raised.stderr_tail
+    crashed = df.loc["debug-fault(mode=segfault)"]
+    assert crashed.status == "failed" and "SIGSEGV" in crashed.error
+    hung = df.loc["debug-fault(mode=hang)"]
+    assert hung.status == "timeout" and "25 s" in hung.error
+    assert df.loc["fp32"].status == "ok" and df.loc["fp32"].latency_ms_p50 > 0

@@ -1,0 +1,58 @@
+"""Counted parameters and MACs agree with each model's closed form, attention included."""
+
+import pytest
+import torch
+
+from bench.measure.flops import count_macs, count_params
+from bench.zoo import MODELS, Workload
+
+
+def _workload(spec, batch=1):
+    return Workload(batch, seq_len=128) if spec.modality == "text" else Workload(batch, image_size=spec.default_size)
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_counted_macs_and_params_match_closed_form(name):
+    spec = MODELS.get(name)
+    model = spec.build()
+    w = _workload(spec)
+    count = count_macs(model, spec.inputs(w))
+    assert count.uncounted == []
+    assert abs(count.macs / spec.closed_form_macs(w) - 1) < 0.01
+    assert count_params(model) == spec.closed_form_params()
+    assert count.flops == 2 * count.macs
+    # Attention is counted: the fused SDPA kernel contributes.
+    assert any("attention" in op or op == "bmm" for op in count.by_op)
+
+
+def test_published_anchor_numbers():
+    bert = MODELS.get("bert-base")
+    assert round(bert.closed_form_macs(Workload(1, seq_len=128)) / 1e9, 2) == 11.17
+    deit = MODELS.get("deit-s")
+    assert round(deit.closed_form_macs(Workload(1, image_size=224)) / 1e9, 2) == 4.60
+    assert round(deit.closed_form_params() / 1e6, 2) == 22.05  # mmpretrain's DeiT-S figure
+
+
+def test_macs_scale_with_batch_and_sequence():
+    spec = MODELS.get("tinybert-4")
+    m = spec.build()
+    a = count_macs(m, spec.inputs(Workload(1, seq_len=64))).macs
+    b = count_macs(m, spec.inputs(Workload(2, seq_len=64))).macs
+    assert b == 2 * a
+
+
+def test_unknown_heavy_ops_are_listed_not_zeroed():
+    class Odd(torch.nn.Module):
+        def forward(self, x):
+            return torch.tensordot(x, x, dims=([1], [0])) + torch.nn.functional.linear(x, x)
+
+    # tensordot lowers to mm (counted); a raw aten op without a formula must be listed.
+    class Raw(torch.nn.Module):
+        def forward(self, x):
+            return torch.ops.aten._native_multi_head_attention(
+                x, x, x, 4, 1, torch.eye(4).repeat(3, 1), torch.zeros(12), torch.eye(4), torch.zeros(4))[0]
+
+    x = torch.randn(1, 3, 4)
+    count = count_macs(Raw(), {"x": x})
+    assert any("multi_head_attention" in op for op in count.uncounted)
+    assert count_macs(Odd(), {"x": torch.randn(4, 4)}).macs == 2 * 4 * 4 * 4
