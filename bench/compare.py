@@ -42,7 +42,7 @@ class Comparison:
 
 def compare_runs(run_a: Path, run_b: Path) -> Comparison:
     from bench.measure.stats import compare
-    from bench.report.data import is_missing, load_run
+    from bench.report.data import flag, is_missing, load_run
 
     a, b = load_run(Path(run_a)), load_run(Path(run_b))
     if a.df.empty or b.df.empty:
@@ -66,7 +66,7 @@ def compare_runs(run_a: Path, run_b: Path) -> Comparison:
                          "p50_a": float(x["latency_ms_p50"]), "p50_b": float(y["latency_ms_p50"]),
                          "ratio": ratio, "ratio_low": lo, "ratio_high": hi, "change_pct": (ratio - 1) * 100,
                          "verdict": verdict, "n_a": int(sa.size), "n_b": int(sb.size),
-                         "noisy": bool(x.get("noisy") is True or y.get("noisy") is True)})
+                         "noisy": flag(x.get("noisy")) or flag(y.get("noisy"))})
     ea, eb = a.manifest.get("environment") or {}, b.manifest.get("environment") or {}
     for k in ENV_KEYS:
         if str(ea.get(k)) != str(eb.get(k)) and not (is_missing(ea.get(k)) and is_missing(eb.get(k))):

@@ -7,8 +7,25 @@ import sys
 
 import pytest
 
+from bench.cli import main
 from tests.conftest import run_cli
 from tests.fixture_runs import cell_id, make_records, write_run
+
+
+class Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def bench(capsys):
+    """The CLI in this process (fast); one test below runs it as a subprocess, as a user would."""
+    def call(*args):
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return Result(code, out.out, out.err)
+
+    return call
 
 SLOW = cell_id("bert-base", "fp32", "torch-cpu", "b1-s128")
 
@@ -38,34 +55,34 @@ def test_injected_regression_fails_the_gate_and_names_the_cell(runs):
     assert SLOW in page and "regressed" in page and "<svg" in page
 
 
-def test_a_regression_under_the_threshold_passes(runs):
+def test_a_regression_under_the_threshold_passes(bench, runs):
     root, a, _, slow = runs
-    res = run_cli("compare", a, slow, "--out", root / "cmp25", "--fail-on-regression", "25")
+    res = bench("compare", a, slow, "--out", root / "cmp25", "--fail-on-regression", "25")
     assert res.returncode == 0, res.stdout
     assert "B SLOWER" in res.stdout  # still reported, just under the gate
 
 
-def test_identical_runs_raise_no_false_alarm(runs):
+def test_identical_runs_raise_no_false_alarm(bench, runs):
     root, a, same, _ = runs
-    res = run_cli("compare", a, same, "--out", root / "same", "--fail-on-regression", "5")
+    res = bench("compare", a, same, "--out", root / "same", "--fail-on-regression", "5")
     assert res.returncode == 0, res.stdout
     assert "REGRESSION" not in res.stdout and "10 cells compared" in res.stdout
-    res = run_cli("compare", a, a, "--out", root / "self", "--fail-on-regression", "0")
+    res = bench("compare", a, a, "--out", root / "self", "--fail-on-regression", "0")
     assert res.returncode == 0 and "0 slower in B" in res.stdout
 
 
-def test_failed_in_b_fails_the_gate(tmp_path):
+def test_failed_in_b_fails_the_gate(bench, tmp_path):
     recs = make_records(seed=1, models=["tinybert-4"], extra_fields=False)
     a = write_run(tmp_path, "a", recs)
     broke = [dict(r, status="failed", error="RuntimeError: boom", latency_samples_ms=None)
              if r["cell_id"] == cell_id("tinybert-4", "fp32", "torch-cpu", "b1-s128") else r for r in recs]
     b = write_run(tmp_path, "b", broke)
-    res = run_cli("compare", a, b, "--out", tmp_path / "c", "--fail-on-regression", "50")
+    res = bench("compare", a, b, "--out", tmp_path / "c", "--fail-on-regression", "50")
     assert res.returncode == 1 and "ok in A, failed in B" in res.stdout
 
 
-def test_compare_rejects_a_non_run(tmp_path, runs):
-    res = run_cli("compare", tmp_path, runs[1], "--out", tmp_path / "x")
+def test_compare_rejects_a_non_run(bench, tmp_path, runs):
+    res = bench("compare", tmp_path, runs[1], "--out", tmp_path / "x")
     assert res.returncode == 2 and "no manifest.json" in res.stderr
 
 
@@ -97,13 +114,13 @@ def test_pytest_benchmark_json_matches_its_own_stats_and_loads_in_its_cli(runs, 
     assert got[SLOW] == pytest.approx(rec["latency_ms_p50"] / 1e3)
 
 
-def test_csv_export_has_one_row_per_record(runs, tmp_path):
+def test_csv_export_has_one_row_per_record(bench, runs, tmp_path):
     _, a, _, _ = runs
     out = tmp_path / "a.csv"
-    res = run_cli("export", a, "--format", "csv", "-o", out)
+    res = bench("export", a, "--format", "csv", "-o", out)
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 12 and "latency_samples_ms" not in rows[0]
     assert {r["status"] for r in rows} == {"ok", "skipped"}
-    res = run_cli("export", a, "--format", "csv", "-o", tmp_path / "nope" / "a.csv")
+    res = bench("export", a, "--format", "csv", "-o", tmp_path / "nope" / "a.csv")
     assert res.returncode == 2 and "does not exist" in res.stderr

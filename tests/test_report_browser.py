@@ -119,3 +119,27 @@ def test_markup_in_names_shows_as_text_and_runs_nothing(page):
     body = driver.find_element(By.TAG_NAME, "body").text
     assert EVIL in body  # the model name and the failure note, shown literally
     assert driver.execute_script("return document.querySelectorAll('script').length") == 2
+
+
+def test_comparison_page_loads_clean_and_sorts(page, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from bench.compare import compare_runs, render_html
+    from tests.fixture_runs import cell_id
+
+    driver, _, _ = page
+    slow = cell_id("tinybert-4", "fp32", "onnxruntime-cpu", "b1-s128")
+    a = write_run(tmp_path, "a", make_records(seed=1, models=["tinybert-4"], extra_fields=False))
+    b = write_run(tmp_path, "b", make_records(seed=2, models=["tinybert-4"], extra_fields=False, slow={slow: 1.5}))
+    html_path = tmp_path / "compare.html"
+    html_path.write_text(render_html(compare_runs(a, b), 10.0))
+    driver.get_log("browser")
+    driver.get(html_path.as_uri())
+    assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert driver.execute_script("return document.querySelector('.figure svg').getBoundingClientRect().height") > 80
+    change = driver.find_elements(By.CSS_SELECTOR, "#compare-table thead th")[8]
+    change.click()
+    change.click()  # descending: the regression first
+    first = driver.find_element(By.CSS_SELECTOR, "#compare-table tbody tr td").text
+    assert first == slow
+    assert "Regression gate (10%): 1 cell(s) regressed" in driver.find_element(By.TAG_NAME, "body").text

@@ -54,6 +54,11 @@ def is_missing(x) -> bool:
         return False
 
 
+def flag(x) -> bool:
+    """True only for a recorded true value: a missing flag is not a raised one."""
+    return not is_missing(x) and bool(x)
+
+
 def workload_label(row) -> str:
     bs = row.get("batch_size")
     b = f"b{int(bs)}" if not is_missing(bs) else "b?"

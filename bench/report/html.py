@@ -17,7 +17,7 @@ import pandas as pd
 from bench.report import plots
 from bench.report.analysis import BASELINE, MARK, speedups
 from bench.report.assets import CSS, JS, csp
-from bench.report.data import Run, is_missing, load_run, records_csv
+from bench.report.data import Run, flag, is_missing, load_run, records_csv
 from bench.report.published import published_accuracy
 
 MEASURED_ENERGY = {"nvml-counter", "rapl"}
@@ -171,9 +171,9 @@ def status_section(run: Run) -> str:
     for r in df.to_dict("records"):
         if r["status"] != "ok":
             rows.append([T(r["cell_id"]), (_badge(r["status"]), r["status"]), T(r.get("error"))])
-        elif r.get("noisy") is True:
+        elif flag(r.get("noisy")):
             rows.append([T(r["cell_id"]), (_badge("noisy"), "noisy"), T(noisy_reason(r))])
-        elif r.get("timing_target_met") is False:
+        elif not is_missing(r.get("timing_target_met")) and not flag(r.get("timing_target_met")):
             rows.append([T(r["cell_id"]), (_badge("imprecise"), "imprecise"),
                          T("the timer reached its time limit before the precision target")])
     if rows:
@@ -299,13 +299,13 @@ def cells_section(run: Run, sp: pd.DataFrame) -> str:
         s = spd.get(r["cell_id"])
         sp_cell = ("—", "") if s is None else (
             f"{s.speedup:.2f}× {MARK.get(s.verdict, '?')}", repr(float(s.speedup)))
-        status = "noisy" if r.get("noisy") is True and r["status"] == "ok" else r["status"]
+        status = "noisy" if flag(r.get("noisy")) and r["status"] == "ok" else r["status"]
         link = (f'<a href="#cell-{esc(r["cell_id"])}">{esc(r["model"])}</a>' if r["cell_id"] in run.samples
                 else esc(r["model"]))
         ci = ("—", "") if is_missing(r.get("latency_ms_ci_low")) else \
             (f"{_num(r['latency_ms_ci_low'])}–{_num(r['latency_ms_ci_high'])}", repr(float(r["latency_ms_ci_low"])))
-        rows.append([(link, str(r["model"])), T(r["optimization"]), T(r["target"]), T(r["workload"]),
-                     (_badge(status), status), N(r.get("latency_ms_p50")), ci, N(r.get("latency_ms_p99")), sp_cell,
+        rows.append([(link, str(r["model"])), T(r["optimization"]), T(str(r["target"]) + (" (emulated)" if flag(r.get("emulated")) else "")),
+                     T(r["workload"]), (_badge(status), status), N(r.get("latency_ms_p50")), ci, N(r.get("latency_ms_p99")), sp_cell,
                      N(r.get("macs"), "{:.3f}", 1e-9), N(r.get("weight_bytes"), "{:.1f}", 1e-6),
                      N(r.get("peak_rss_infer_bytes"), "{:.0f}", 1e-6), N(r.get("energy_j_per_inference"), "{:.3g}"),
                      N(r.get("cosine_sim"), "{:.5f}"), N(r.get("max_abs_err"), "{:.2e}"), N(r.get("n_samples"), "{:.0f}")])
@@ -343,10 +343,10 @@ def detail_section(run: Run) -> str:
                  ["precision target met", esc(r.get("timing_target_met"))],
                  ["timing mode", esc(r.get("timing_mode")) or "per-call"]]
         svg = plots.latency_histogram(x, float(np.median(x)), (r.get("latency_ms_ci_low"), r.get("latency_ms_ci_high")))
-        flag = " " + _badge("noisy") if r.get("noisy") is True else ""
+        noisy = " " + _badge("noisy") if flag(r.get("noisy")) else ""
         items.append(f'<details class="cell" id="cell-{esc(r["cell_id"])}"><summary>{esc(r["model"])} · '
                      f'{esc(r["optimization"])} · {esc(r["target"])} · {esc(r["workload"])} — '
-                     f'p50 {_num(r.get("latency_ms_p50"))} ms{flag}</summary><div class="cols">'
+                     f'p50 {_num(r.get("latency_ms_p50"))} ms{noisy}</summary><div class="cols">'
                      f'<div class="figure">{svg}</div>{_table(["statistic", "value"], stats, left=1)}</div></details>')
     if not items:
         return ""

@@ -119,10 +119,10 @@ def pareto_figure(g, colors, markers, costs: list[tuple[str, str]]) -> str:
             d = g[g[cost].notna() & g[fid].notna()]
             for model, gm in d.groupby("model"):
                 front = pareto_mask(gm[fid], gm[cost])
-                for (r, on_front) in zip(gm.itertuples(), front):
+                for (opt, on_front), gp in gm.assign(_front=front).groupby(["optimization", "_front"]):
                     color = colors[model] if on_front else GREY
-                    ax.plot(getattr(r, fid), getattr(r, cost), markers[r.optimization], color=color, ms=7,
-                            mfc=color if on_front else "none", alpha=1 if on_front else 0.8, zorder=3 if on_front else 2)
+                    ax.plot(gp[fid], gp[cost], markers[opt], color=color, ms=7, linestyle="none",
+                            mfc=color if on_front else "none", zorder=3 if on_front else 2)
                 f = gm[front].sort_values(fid)
                 if len(f) > 1:
                     ax.plot(f[fid], f[cost], "-", color=colors[model], lw=1, alpha=0.7, drawstyle="steps-post")
