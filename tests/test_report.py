@@ -91,3 +91,10 @@ def test_log_axis_when_values_span_decades():
     from bench.report.plots import spans_decades
 
     assert spans_decades([1.0, 50.0]) and not spans_decades([1.0, 5.0]) and not spans_decades([np.nan, 3.0])
+
+
+def test_a_run_with_no_finished_cell_still_renders(tmp_path):
+    assert "No cell finished" in render(write_run(tmp_path, "empty", []))
+    recs = [r for r in make_records(models=["deit-s"], extra_fields=False) if r["status"] != "ok"]
+    page = render(write_run(tmp_path, "bad", recs))
+    assert "injected failure" in page and "No cell finished" in page and "<svg" not in page

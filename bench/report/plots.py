@@ -76,8 +76,14 @@ def log_axis(ax, which: str, values=None) -> None:
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     axis.set_major_formatter(plain)
     v = [float(x) for x in (values if values is not None else []) if x == x and x is not None and float(x) > 0]
-    short = bool(v) and max(v) / min(v) < 100
-    axis.set_minor_formatter(plain if short else NullFormatter())
+    span = max(v) / min(v) if v else float("inf")
+    short = span < 100
+
+    def some(x, _):
+        lead = f"{x:.0e}"[0]
+        return f"{x:g}" if span < 3 or lead in "235" else ""
+
+    axis.set_minor_formatter(FuncFormatter(some) if short else NullFormatter())
 
 
 def styles(df) -> tuple[dict[str, str], dict[str, str]]:
