@@ -55,8 +55,12 @@ def main(argv: list[str]) -> int:
             if name == "cells":
                 driver.execute_script("var t = document.querySelectorAll('#cells-table thead th')[5]; t.click();")
             el = driver.find_element(By.ID, sid)
+            height = driver.execute_script("return arguments[0].getBoundingClientRect().height", el)
+            driver.set_window_size(1300, min(int(height) + 300, 6000))  # element shots crop to the window
+            driver.execute_script("arguments[0].scrollIntoView()", el)
             el.screenshot(str(out / f"{name}.png"))
             print(out / f"{name}.png")
+        driver.set_window_size(1300, 1400)
         driver.get(cmp_page.as_uri())
         driver.find_element(By.TAG_NAME, "body").screenshot(str(out / "compare.png"))
         print(out / "compare.png")

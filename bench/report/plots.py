@@ -146,15 +146,20 @@ def pareto_figure(g, colors, markers, costs: list[tuple[str, str]]) -> str:
 
 
 def accuracy_figure(points, colors) -> str:
-    """fp32 latency against published task accuracy: one marker per model with a published figure."""
+    """fp32 latency against published task accuracy, one marker per model; greyed when another model
+    is at least as accurate and at least as fast (accuracy maximised, latency minimised)."""
     if not points:
         return ""
     metrics = sorted({p["metric"] for p in points})
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics) + 1.5, 3.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
+        from bench.report.analysis import pareto_mask
+
         ps = [p for p in points if p["metric"] == metric]
-        for p in ps:
-            ax.plot(p["accuracy"], p["latency_ms"], "o", color=colors.get(p["model"], "#000000"), ms=7,
+        front = pareto_mask([-p["accuracy"] for p in ps], [p["latency_ms"] for p in ps])
+        for p, on_front in zip(ps, front):
+            c = colors.get(p["model"], "#000000") if on_front else GREY
+            ax.plot(p["accuracy"], p["latency_ms"], "o", color=c, mfc=c if on_front else "none", ms=7,
                     label=tex_safe(p["model"]))
             ax.annotate(tex_safe(p["model"]), (p["accuracy"], p["latency_ms"]), textcoords="offset points",
                         xytext=(5, 4), fontsize=7)
