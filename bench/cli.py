@@ -1,4 +1,4 @@
-"""`bench plan | run | report`: the command line.
+"""`bench plan | run | report | compare | export`: the command line.
 
 Bad input is a `UserError`: one paragraph on stderr, exit status 2, nothing started.
 """
@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--out", help="output directory (default: reports/<run-id>)")
     p.set_defaults(fn=cmd_report)
+
+    from bench import compare, export
+
+    compare.add_parser(sub)
+    export.add_parser(sub)
     return ap
 
 

@@ -114,3 +114,25 @@ def test_failing_cells_are_recorded_and_the_run_goes_on(cli, write_suite, tmp_pa
     hung = df.loc["debug-fault(mode=hang)"]
     assert hung.status == "timeout" and "25 s" in hung.error
     assert df.loc["fp32"].status == "ok" and df.loc["fp32"].latency_ms_p50 > 0
+
+
+def test_smoke_report_loads_clean_in_a_browser(smoke_run):
+    """The smoke run's own report in headless Chromium: no console error, no request, every plot drawn."""
+    from tests import browser
+
+    if not browser.available():
+        pytest.skip("needs chromium, chromedriver and selenium")
+    _, report, _ = smoke_run
+    driver = browser.make_driver()
+    try:
+        driver.get(report.as_uri())
+        assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+        urls = [json.loads(e["message"])["message"]["params"].get("request", {}).get("url")
+                for e in driver.get_log("performance") if "requestWillBeSent" in e["message"]]
+        assert [u for u in urls if u and u != report.as_uri() and not u.startswith("data:")] == []
+        driver.execute_script("document.querySelectorAll('details').forEach(d => d.open = true)")
+        heights = driver.execute_script(
+            "return Array.from(document.querySelectorAll('.figure svg')).map(s => s.getBoundingClientRect().height)")
+        assert len(heights) >= 8 + 2 + 1 and min(heights) > 80  # 8 cell histograms, a heatmap per target, MACs
+    finally:
+        driver.quit()

@@ -1,123 +1,381 @@
-"""The run report: one self-contained HTML file, plots inline, every stored string escaped."""
+"""The run report: one self-contained HTML file, plots inline, every stored string escaped.
+
+Everything a suite or a record supplies goes through `esc` (or matplotlib's own XML escaping in
+the SVGs, or a JSON string with `<` escaped for the CSV payload). A Content-Security-Policy that
+admits only the report's own script by hash backs the escaping up, and forbids every fetch.
+"""
 
 from __future__ import annotations
 
 import html
-import math
+import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench.report import plots
-from bench.store import load_records, read_manifest
+from bench.report.analysis import BASELINE, MARK, speedups
+from bench.report.assets import CSS, JS, csp
+from bench.report.data import Run, flag, is_missing, load_run, records_csv
+from bench.report.published import published_accuracy
 
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
-h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
-table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.85rem}
-th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}th{background:#f4f4f4}
-td.l,th.l{text-align:left}.muted{color:#777}.bad{color:#b00020}.note{font-size:.85rem;color:#555}
-.figure svg{max-width:100%;height:auto}
-"""
+MEASURED_ENERGY = {"nvml-counter", "rapl"}
 
 
 def esc(x) -> str:
-    return html.escape("" if x is None else str(x), quote=True)
+    return html.escape("" if is_missing(x) else str(x), quote=True)
 
 
 def _num(x, fmt="{:.2f}") -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+    if is_missing(x):
         return "—"
-    return fmt.format(x)
+    try:
+        return fmt.format(x)
+    except (TypeError, ValueError):
+        return esc(x)
 
 
 def _bytes(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    return f"{x / 1e6:.1f} MB"
+    return "—" if is_missing(x) else f"{float(x) / 1e6:.1f} MB"
 
 
-def _table(headers: list[str], rows: list[list[str]], left: int = 1) -> str:
+def T(x):
+    """A text cell: escaped, sorted by its text."""
+    return (esc(x), None)
+
+
+def N(x, fmt="{:.2f}", scale=1.0, suffix=""):
+    """A number cell: formatted for people, sorted by its value."""
+    if is_missing(x):
+        return ("—", "")
+    return (_num(float(x) * scale, fmt) + suffix, repr(float(x)))
+
+
+def _table(headers: list[str], rows: list[list], left: int = 1, tid: str | None = None, filterable=False) -> str:
+    """`rows` hold (html, sort key) pairs or plain html; a table with an id sorts, and may filter."""
+    cls = ' class="sortable"' if tid else ""
     head = "".join(f'<th class="{"l" if i < left else ""}">{esc(h)}</th>' for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(r))
-                   + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    body = []
+    for r in rows:
+        tds = []
+        for i, c in enumerate(r):
+            content, key = c if isinstance(c, tuple) else (c, None)
+            attr = f' data-v="{esc(key)}"' if key is not None else ""
+            tds.append(f'<td class="{"l" if i < left else ""}"{attr}>{content}</td>')
+        body.append("<tr>" + "".join(tds) + "</tr>")
+    tool = ""
+    if tid and filterable:
+        tool = (f'<div class="tools"><input class="filter" type="search" data-table="{tid}" '
+                f'placeholder="Filter rows: type words, all must match" aria-label="Filter {tid}"> '
+                f'<span class="muted" id="{tid}-count">{len(rows)} rows</span></div>')
+    idattr = f' id="{tid}"' if tid else ""
+    return f"{tool}<table{idattr}{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def environment_section(manifest: dict) -> str:
-    env = manifest.get("environment", {})
+def _figure(svg: str, caption: str = "") -> str:
+    if not svg:
+        return ""
+    cap = f'<p class="note">{caption}</p>' if caption else ""
+    return f'<div class="figure">{svg}</div>{cap}'
+
+
+# --- overview ---------------------------------------------------------------------------------------
+def _distinct(df, col) -> str:
+    vals = [v for v in df[col].dropna().astype(str).unique()] if col in df.columns else []
+    return ", ".join(sorted(vals))
+
+
+def _state(d: dict | None) -> str:
+    if not isinstance(d, dict):
+        return "—"
+    parts = [f"load {esc(d.get('loadavg_1m'))}", f"governor {esc(d.get('cpu_governor') or '—')}",
+             f"clock {esc(d.get('cpu_freq_mhz') or '—')} MHz"]
+    return " · ".join(parts)
+
+
+def overview_section(run: Run) -> str:
+    m, df = run.manifest, run.df
+    env = m.get("environment", {}) or {}
     pk = env.get("packages", {}) or {}
-    rows = [
-        ["Suite", esc(manifest.get("suite_name"))], ["Run id", esc(manifest.get("run_id"))],
-        ["Started / finished (UTC)", f"{esc(manifest.get('started_at'))} / {esc(manifest.get('finished_at'))}"],
+    desc = ""
+    for line in str(m.get("suite_text") or "").splitlines():
+        if line.startswith("description:"):
+            desc = line.split(":", 1)[1].strip()
+    loads = [s.get("loadavg_1m") for s in df.get("state_before", pd.Series(dtype=object)) if isinstance(s, dict)]
+    loads = [x for x in loads if isinstance(x, (int, float))]
+    gpu = env.get("gpu") or env.get("gpu_name") or env.get("gpus")
+    throttled = int((df["gpu_throttled"] == True).sum()) if "gpu_throttled" in df.columns else 0  # noqa: E712
+    what = [
+        ["Suite", esc(m.get("suite_name")) + (f" — {esc(desc)}" if desc else "")],
+        ["Run id", esc(m.get("run_id"))],
+        ["Models", esc(_distinct(df, "model"))], ["Optimizations", esc(_distinct(df, "optimization"))],
+        ["Targets", esc(_distinct(df, "target"))], ["Workloads", esc(_distinct(df, "workload"))],
+    ]
+    where = [
         ["Host", esc(env.get("host"))], ["CPU", esc(env.get("cpu_model"))],
         ["CPU count / affinity", f"{esc(env.get('cpu_count'))} / {esc(env.get('affinity'))}"],
-        ["Load average (1 min) at start", esc(env.get("loadavg_1m"))],
-        ["Governor / frequency", f"{esc(env.get('cpu_governor'))} / {esc(env.get('cpu_freq_mhz'))} MHz"],
+        ["GPU", esc(gpu) if gpu else "none recorded"],
         ["Platform / Python", f"{esc(env.get('platform'))} / {esc(env.get('python'))}"],
+    ]
+    when = [
+        ["Started / finished (UTC)", f"{esc(m.get('started_at'))} / {esc(m.get('finished_at'))}"],
+        ["Wall time", _num(m.get("wall_s"), "{:.0f} s")],
         ["Git commit", esc(env.get("git_commit"))],
         ["Packages", esc(", ".join(f"{k} {v}" for k, v in pk.items() if v))],
     ]
-    return "<h2>Environment</h2>" + _table(["", ""], rows, left=2)
-
-
-def status_section(df: pd.DataFrame, bad_files: list[str]) -> str:
-    counts = df["status"].value_counts().to_dict() if not df.empty else {}
-    parts = [f"{esc(k)}: {v}" for k, v in sorted(counts.items())]
-    out = f"<h2>Cells</h2><p>{len(df)} cells — {', '.join(parts)}</p>"
-    if bad_files:
-        out += f'<p class="bad">Unreadable record files skipped: {esc(", ".join(bad_files))}</p>'
-    problems = df[df["status"] != "ok"] if not df.empty else df
-    if not problems.empty:
-        rows = [[esc(r.cell_id), esc(r.status), esc(r.error)] for r in problems.itertuples()]
-        out += "<h3>Failed, timed-out and skipped cells</h3>" + _table(["cell", "status", "reason"], rows, left=3)
-    return out
-
-
-def model_tables(df: pd.DataFrame) -> str:
-    ok = df[df["status"] == "ok"]
-    if ok.empty:
-        return "<h2>Results by model</h2><p>No cell finished.</p>"
-    out = ['<h2>Results by model</h2><p class="note">Latency is the median of per-iteration samples with its '
-           "bootstrap 95% interval. Speedup is the fp32 median over this cell's median on the same target and "
-           "workload. Fidelity compares outputs with the fp32 torch reference on identical inputs.</p>"]
-    size_col = "seq_len" if ok["seq_len"].notna().any() else "image_size"
-    for model, g in ok.groupby("model", sort=True):
-        rows = []
-        for r in g.sort_values(["target", "batch_size", "optimization"]).itertuples():
-            base = ok[(ok["model"] == model) & (ok["optimization"] == "fp32") & (ok["target"] == r.target)
-                      & (ok["batch_size"] == r.batch_size) & (ok["seq_len"].fillna(-1) == (r.seq_len if r.seq_len == r.seq_len else -1))
-                      & (ok["image_size"].fillna(-1) == (r.image_size if r.image_size == r.image_size else -1))]
-            speedup = base["latency_ms_p50"].iloc[0] / r.latency_ms_p50 if len(base) else None
-            size = r.seq_len if r.seq_len == r.seq_len and r.seq_len is not None else r.image_size
-            rows.append([esc(r.optimization), esc(r.target), esc(f"b{r.batch_size} / {int(size) if size == size else '—'}"),
-                         _num(r.latency_ms_p50), f"{_num(r.latency_ms_ci_low)}–{_num(r.latency_ms_ci_high)}",
-                         _num(r.latency_ms_p99), _num(speedup, "{:.2f}×"), _num(r.macs / 1e9 if r.macs == r.macs else None, "{:.3f}"),
-                         _bytes(r.weight_bytes), _bytes(r.peak_rss_infer_bytes),
-                         _num(r.cosine_sim, "{:.5f}"), _num(r.max_abs_err, "{:.2e}"), esc(r.n_samples)])
-        out.append(f"<h3>{esc(model)}</h3>")
-        out.append(_table(["optimization", "target", "batch / size", "p50 ms", "95% CI ms", "p99 ms", "speedup",
-                           "GMACs", "weights", "peak RSS (infer)", "cosine", "max |err|", "samples"], rows, left=3))
-    _ = size_col
+    state = [
+        ["Machine at start", _state(env)], ["Machine at end", _state(m.get("environment_after"))],
+        ["Load before each cell (1 min)", f"{min(loads):.2f} – {max(loads):.2f}" if loads else "—"],
+        ["Cells on a throttled GPU", str(throttled) if "gpu_throttled" in df.columns and df["gpu_throttled"].notna().any()
+         else "not recorded"],
+    ]
+    if m.get("machine_peaks"):
+        mp = m["machine_peaks"]
+        peaks = ", ".join(f"{esc(k)} {float(v) / 1e9:.1f} GFLOP/s" for k, v in (mp.get("matmul_flops_per_s") or {}).items())
+        state.append(["Measured peaks", f"{peaks}; memory {_num((mp.get('mem_bandwidth_Bps') or float('nan')) / 1e9, '{:.1f}')} GB/s"])
+    out = ['<section id="overview"><h2>Overview</h2><div class="cols">',
+           "<div><h3>What ran</h3>" + _table(["", ""], what, left=2) + "</div>",
+           "<div><h3>Where</h3>" + _table(["", ""], where, left=2) + "</div>",
+           "<div><h3>When and with what</h3>" + _table(["", ""], when, left=2) + "</div>",
+           "<div><h3>Machine state</h3>" + _table(["", ""], state, left=2) + "</div></div>"]
+    out.append(status_section(run))
+    if m.get("suite_text"):
+        out.append(f"<details><summary>Suite file ({esc(m.get('suite_path'))})</summary><pre>{esc(m['suite_text'])}</pre></details>")
+    out.append("</section>")
     return "".join(out)
 
 
+def _badge(status: str) -> str:
+    return f'<span class="badge {esc(status)}">{esc(status)}</span>'
+
+
+def noisy_reason(r) -> str:
+    cv, thr = r.get("latency_cv"), r.get("noise_threshold_cv")
+    if not is_missing(cv) and not is_missing(thr):
+        return f"latency CV {float(cv):.1%} above the threshold {float(thr):.1%}"
+    return "flagged noisy by the timer"
+
+
+def status_section(run: Run) -> str:
+    df = run.df
+    counts = df["status"].value_counts().to_dict() if not df.empty else {}
+    parts = [f"{_badge(k)} {v}" for k, v in sorted(counts.items())]
+    n_noisy = int((df["noisy"] == True).sum()) if len(df) else 0  # noqa: E712
+    noisy_txt = f" · {_badge('noisy')} {n_noisy}" if df["noisy"].notna().any() else \
+        ' · <span class="muted">noise not assessed by this run</span>'
+    out = f"<h3>Cells</h3><p>{len(df)} cells — {' '.join(parts)}{noisy_txt}</p>"
+    if run.bad_files:
+        out += f'<p class="bad">Unreadable record files skipped: {esc(", ".join(run.bad_files))}</p>'
+    rows = []
+    for r in df.to_dict("records"):
+        if r["status"] != "ok":
+            rows.append([T(r["cell_id"]), (_badge(r["status"]), r["status"]), T(r.get("error"))])
+        elif flag(r.get("noisy")):
+            rows.append([T(r["cell_id"]), (_badge("noisy"), "noisy"), T(noisy_reason(r))])
+        elif not is_missing(r.get("timing_target_met")) and not flag(r.get("timing_target_met")):
+            rows.append([T(r["cell_id"]), (_badge("imprecise"), "imprecise"),
+                         T("the timer reached its time limit before the precision target")])
+    if rows:
+        out += ("<h3>Failed, timed-out, skipped and noisy cells</h3>"
+                + _table(["cell", "status", "reason"], rows, left=3, tid="problems", filterable=True))
+    return out
+
+
+# --- tradeoffs --------------------------------------------------------------------------------------
+def _memory_column(g) -> tuple[str, str]:
+    if (g["device"] == "cuda").any() and g["cuda_peak_allocated_bytes"].notna().any():
+        return "cuda_peak_allocated_bytes", "CUDA allocator peak (MB)"
+    return "peak_rss_infer_bytes", "Peak RSS during inference (MB)"
+
+
+def _energy_label(g) -> str:
+    srcs = sorted(set(g["energy_source"].dropna().astype(str)))
+    kinds = ", ".join(f"{s}: {'measured' if s in MEASURED_ENERGY else 'estimate'}" for s in srcs)
+    return f"Energy per inference (J; {kinds})" if srcs else "Energy per inference (J)"
+
+
+def pareto_section(run: Run, colors, markers) -> str:
+    ok = run.ok.copy()
+    out = ['<section id="pareto"><h2>Pareto frontiers: cost against fidelity</h2>',
+           '<p class="note">Each point is a cell; colour names the model, marker shape the optimization. '
+           "Both axes are minimised, so better is lower-left. The front is drawn per model on each target: "
+           "a point is greyed when another optimization of the same model is at least as faithful and at least "
+           "as cheap. Fidelity compares the output with the fp32 torch reference on identical inputs "
+           "(symlog x axis: the fp32 cells sit at 0).</p>"]
+    if ok.empty:
+        return out[0] + "<p>No cell finished.</p></section>"
+    for target, g in ok.groupby("target", sort=True):
+        g = g.copy()
+        mem_col, mem_label = _memory_column(g)
+        g["mem_mb"] = g[mem_col].astype(float) / 1e6
+        costs = [("latency_ms_p50", "Median latency (ms)"), ("energy_j_per_inference", _energy_label(g)),
+                 ("mem_mb", mem_label)]
+        svg = plots.pareto_figure(g, colors, markers, costs)
+        out.append(f"<h3>Target {esc(target)}</h3>" + (_figure(svg) or '<p class="muted">No fidelity figures.</p>'))
+    points = []
+    for r in ok[ok["optimization"] == BASELINE].to_dict("records"):
+        pub = published_accuracy(r["model"])
+        if pub and not is_missing(r.get("latency_ms_p50")):
+            points.append({"model": r["model"], "target": r["target"], "metric": pub[0], "accuracy": pub[1],
+                           "source": pub[2], "latency_ms": r["latency_ms_p50"]})
+    if points:
+        out.append("<h3>Latency against published accuracy (fp32 models)</h3>")
+        for target in sorted({p["target"] for p in points}):
+            ps = [p for p in points if p["target"] == target]
+            srcs = "; ".join(sorted({f"{p['model']}: {p['source']}" for p in ps}))
+            out.append(f"<h4>Target {esc(target)}</h4>" + _figure(
+                plots.accuracy_figure(ps, colors),
+                "Accuracy is the published figure for the released pretrained checkpoint, not measured here: "
+                f"this run builds seeded random weights with the same architecture. Sources: {esc(srcs)}."))
+    return "".join(out) + "</section>"
+
+
+def heatmap_section(sp: pd.DataFrame) -> str:
+    out = ['<section id="speedup"><h2>Speedup over fp32</h2><p class="note">Median latency of fp32 over the '
+           "cell's median, on the same target and workload, with a bootstrap 95% interval on the ratio. "
+           f"{MARK['faster']} significantly faster, {MARK['slower']} significantly slower, "
+           f"{MARK['no significant difference']} no significant difference (the interval contains 1). "
+           "Grey: not run or no fp32 baseline on that target.</p>"]
+    if sp.empty:
+        return out[0] + "<p>No cell has an fp32 baseline with samples.</p></section>"
+    for target, g in sp.groupby("target", sort=True):
+        out.append(f"<h3>Target {esc(target)}</h3>" + _figure(plots.speedup_heatmap(g)))
+    return "".join(out) + "</section>"
+
+
+def _roofs(run: Run, g) -> tuple[list[dict], float | None, str]:
+    devs = [d for d in g["roofline_device"].dropna().astype(str).unique() if d != "measured"]
+    if devs:
+        try:
+            from bench.hardware import get_device
+
+            spec = get_device(devs[0])
+            roofs = [{"peak": v, "label": f"{k} peak {v / 1e12:.1f} TFLOP/s (spec)"}
+                     for k, v in sorted(spec.peak_flops_per_s.items(), key=lambda kv: -kv[1])[:3]]
+            return roofs, spec.mem_bandwidth_Bps, f"roofs from the {devs[0]} specification"
+        except Exception:  # an unknown device name: plot the points without roofs
+            pass
+    mp = run.manifest.get("machine_peaks") or {}
+    peaks = mp.get("matmul_flops_per_s") or {}
+    if (g["device"] == "cpu").all() and peaks and mp.get("mem_bandwidth_Bps"):
+        roofs = [{"peak": float(v), "label": f"measured {k} matmul peak {float(v) / 1e9:.0f} GFLOP/s"}
+                 for k, v in sorted(peaks.items(), key=lambda kv: -float(kv[1]))]
+        return roofs, float(mp["mem_bandwidth_Bps"]), "roofs measured on this machine at the start of the run"
+    return [], None, "no peak figures for this device: points only"
+
+
+def roofline_section(run: Run, colors, markers) -> str:
+    ok = run.ok
+    if ok.empty or not ok["arithmetic_intensity"].notna().any():
+        return ""
+    out = ['<section id="roofline"><h2>Roofline</h2><p class="note">Each cell at its arithmetic intensity '
+           "(FLOPs over bytes moved) and the FLOP/s it achieved. Below the slanted roof a cell is bound by "
+           "memory bandwidth, below the flat one by compute; the distance to the roof is headroom.</p>"]
+    for target, g in ok.groupby("target", sort=True):
+        roofs, bw, how = _roofs(run, g)
+        svg = plots.roofline_figure(g, colors, markers, roofs, bw, f"{target}: {how}")
+        out.append(f"<h3>Target {esc(target)}</h3>" + _figure(svg))
+    return "".join(out) + "</section>"
+
+
+def survey_block(run: Run) -> str:
+    try:
+        from bench.report.survey import survey_section
+    except ImportError:
+        return ""
+    try:
+        body = survey_section(run.df, run.manifest)
+    except Exception as e:  # the survey figures must not take the rest of the report down
+        return f'<section id="survey"><h2>Survey figures</h2><p class="bad">Not rendered: {esc(type(e).__name__)}: {esc(e)}</p></section>'
+    return f'<section id="survey">{body}</section>' if body else ""
+
+
+# --- tables and detail ------------------------------------------------------------------------------
+def cells_section(run: Run, sp: pd.DataFrame) -> str:
+    spd = {r.cell_id: r for r in sp.itertuples()}
+    rows = []
+    for r in run.df.to_dict("records"):
+        s = spd.get(r["cell_id"])
+        sp_cell = ("—", "") if s is None else (
+            f"{s.speedup:.2f}× {MARK.get(s.verdict, '?')}", repr(float(s.speedup)))
+        status = "noisy" if flag(r.get("noisy")) and r["status"] == "ok" else r["status"]
+        link = (f'<a href="#cell-{esc(r["cell_id"])}">{esc(r["model"])}</a>' if r["cell_id"] in run.samples
+                else esc(r["model"]))
+        ci = ("—", "") if is_missing(r.get("latency_ms_ci_low")) else \
+            (f"{_num(r['latency_ms_ci_low'])}–{_num(r['latency_ms_ci_high'])}", repr(float(r["latency_ms_ci_low"])))
+        rows.append([(link, str(r["model"])), T(r["optimization"]), T(str(r["target"]) + (" (emulated)" if flag(r.get("emulated")) else "")),
+                     T(r["workload"]), (_badge(status), status), N(r.get("latency_ms_p50")), ci, N(r.get("latency_ms_p99")), sp_cell,
+                     N(r.get("macs"), "{:.3f}", 1e-9), N(r.get("weight_bytes"), "{:.1f}", 1e-6),
+                     N(r.get("peak_rss_infer_bytes"), "{:.0f}", 1e-6), N(r.get("energy_j_per_inference"), "{:.3g}"),
+                     N(r.get("cosine_sim"), "{:.5f}"), N(r.get("max_abs_err"), "{:.2e}"), N(r.get("n_samples"), "{:.0f}")])
+    csv_text = records_csv(run.df)
+    payload = json.dumps(csv_text).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    fname = f"{run.name}-records.csv"
+    return ('<section id="cells"><h2>All cells</h2><p class="note">Click a column heading to sort; type in the box '
+            "to filter. The model name links to the cell's latency distribution. p50 is the median of "
+            "per-iteration samples with its bootstrap 95% interval; p99 is empty under 100 samples. "
+            "GMACs are counted on the graph that runs (1 MAC = 2 FLOPs).</p>"
+            f'<p><button id="csv-download" type="button" data-filename="{esc(fname)}">Download the records as CSV</button> '
+            f'<span class="muted">{len(run.df)} records, embedded in this file</span></p>'
+            + _table(["model", "optimization", "target", "workload", "status", "p50 ms", "95% CI ms", "p99 ms",
+                      "speedup vs fp32", "GMACs", "weights MB", "peak RSS MB", "energy J", "cosine", "max |err|",
+                      "samples"], rows, left=5, tid="cells-table", filterable=True)
+            + f'<script type="application/json" id="records-csv">{payload}</script></section>')
+
+
+def detail_section(run: Run) -> str:
+    ok = run.ok
+    items = []
+    for r in ok.sort_values(["model", "target", "optimization"]).to_dict("records"):
+        x = run.samples.get(r["cell_id"])
+        if x is None:
+            continue
+        pct = np.percentile(x, [0, 10, 25, 50, 75, 90, 99, 100])
+        stats = [["samples", str(x.size)], ["min", _num(pct[0], "{:.4g} ms")], ["p10", _num(pct[1], "{:.4g} ms")],
+                 ["p25", _num(pct[2], "{:.4g} ms")], ["p50 (median)", _num(pct[3], "{:.4g} ms")],
+                 ["95% CI of median", f"{_num(r.get('latency_ms_ci_low'), '{:.4g}')} – {_num(r.get('latency_ms_ci_high'), '{:.4g}')} ms"],
+                 ["p75", _num(pct[4], "{:.4g} ms")],
+                 ["p90", _num(pct[5], "{:.4g} ms") if x.size >= 10 else "— (under 10 samples)"],
+                 ["p99", _num(pct[6], "{:.4g} ms") if x.size >= 100 else "— (under 100 samples)"],
+                 ["max", _num(pct[7], "{:.4g} ms")], ["mean ± std", f"{x.mean():.4g} ± {x.std(ddof=1) if x.size > 1 else 0:.3g} ms"],
+                 ["CV", f"{x.std(ddof=1) / x.mean():.1%}" if x.size > 1 and x.mean() > 0 else "—"],
+                 ["precision target met", esc(r.get("timing_target_met"))],
+                 ["timing mode", esc(r.get("timing_mode")) or "per-call"]]
+        svg = plots.latency_histogram(x, float(np.median(x)), (r.get("latency_ms_ci_low"), r.get("latency_ms_ci_high")))
+        noisy = " " + _badge("noisy") if flag(r.get("noisy")) else ""
+        items.append(f'<details class="cell" id="cell-{esc(r["cell_id"])}"><summary>{esc(r["model"])} · '
+                     f'{esc(r["optimization"])} · {esc(r["target"])} · {esc(r["workload"])} — '
+                     f'p50 {_num(r.get("latency_ms_p50"))} ms{noisy}</summary><div class="cols">'
+                     f'<div class="figure">{svg}</div>{_table(["statistic", "value"], stats, left=1)}</div></details>')
+    if not items:
+        return ""
+    return ('<section id="detail"><h2>Per-cell detail</h2><p class="note">Open a cell for its latency '
+            "distribution: the histogram of per-iteration samples, the median with its bootstrap 95% interval, "
+            "and percentiles taken from the samples themselves.</p>" + "".join(items) + "</section>")
+
+
 def render(run_dir: Path) -> str:
-    manifest = read_manifest(run_dir)
-    df, bad = load_records(run_dir)
-    if df.empty:
-        df = pd.DataFrame(columns=["status", "cell_id", "error", "model"])
-    for col in ("macs", "latency_ms_p50", "seq_len", "image_size"):
-        if col not in df.columns:
-            df[col] = float("nan")
-    title = f"Benchmark report: {manifest.get('suite_name', '?')}"
-    body = [f"<h1>{esc(title)}</h1>",
-            f'<p class="note">{esc(manifest.get("run_id"))} · generated from stored records; works offline.</p>',
-            environment_section(manifest), status_section(df, bad), model_tables(df)]
-    if (df["status"] == "ok").any():
-        body.append('<h2>Latency against MACs</h2><div class="figure">' + plots.latency_vs_macs(df) + "</div>")
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
-            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
+    run = load_run(run_dir)
+    colors, markers = plots.styles(run.df)
+    sp = speedups(run.ok, run.samples)
+    title = f"Benchmark report: {run.manifest.get('suite_name', '?')}"
+    sections = [overview_section(run), pareto_section(run, colors, markers), heatmap_section(sp),
+                roofline_section(run, colors, markers), survey_block(run), cells_section(run, sp)]
+    if (run.df["status"] == "ok").any() and run.ok["macs"].notna().any():
+        sections.append('<section id="macs"><h2>Latency against MACs</h2>'
+                        + _figure(plots.latency_vs_macs(run.df)) + "</section>")
+    sections.append(detail_section(run))
+    nav_names = [("overview", "Overview"), ("pareto", "Pareto"), ("speedup", "Speedups"), ("roofline", "Roofline"),
+                 ("survey", "Survey"), ("cells", "All cells"), ("macs", "MACs"), ("detail", "Per-cell detail")]
+    body = "".join(sections)
+    nav = " ".join(f'<a href="#{k}">{v}</a>' for k, v in nav_names if f'id="{k}"' in body)
+    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{csp()}">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<link rel="icon" href="data:,"><title>{esc(title)}</title><style>{CSS}</style></head><body>'
+            f"<h1>{esc(title)}</h1><p class=\"note\">{esc(run.name)} · generated from stored records; "
+            f"works offline.</p><nav>{nav}</nav>{body}<script>{JS}</script></body></html>")
 
 
 def write_report(run_dir: Path, out_dir: Path) -> Path:
@@ -126,3 +384,6 @@ def write_report(run_dir: Path, out_dir: Path) -> Path:
     path = out_dir / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+

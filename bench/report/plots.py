@@ -6,6 +6,7 @@ import io
 import re
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -49,4 +50,223 @@ def latency_vs_macs(df) -> str:
     ax.set_ylabel("Median latency (ms, log scale, 95% CI)")
     ax.set_title("Latency against counted MACs (all targets)")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return to_svg(fig)
+
+
+# --- the analyst's figures ------------------------------------------------------------------------
+GREY = "#BBBBBB"
+
+
+def tex_safe(s) -> str:
+    """Matplotlib reads `$...$` as math; a suite's names are plain text."""
+    return str(s).replace("$", r"\$")
+
+
+def spans_decades(values, ratio: float = 30.0) -> bool:
+    v = [float(x) for x in values if x == x and x is not None and float(x) > 0]
+    return len(v) > 1 and max(v) / min(v) >= ratio
+
+
+def log_axis(ax, which: str, values=None) -> None:
+    """Log scale with plain tick labels (0.5, 20, 300), not 2×10^1; minor labels only over a short span."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(plain)
+    v = [float(x) for x in (values if values is not None else []) if x == x and x is not None and float(x) > 0]
+    span = max(v) / min(v) if v else float("inf")
+    short = span < 100
+
+    def some(x, _):
+        lead = f"{x:.0e}"[0]
+        return f"{x:g}" if span < 3 or lead in "235" else ""
+
+    axis.set_minor_formatter(FuncFormatter(some) if short else NullFormatter())
+
+
+def styles(df) -> tuple[dict[str, str], dict[str, str]]:
+    """One colour per model and one marker per optimization, fixed for the whole report."""
+    colors = style_for(list(df["model"].dropna().astype(str)))
+    markers = {o: MARKERS[i % len(MARKERS)] for i, o in enumerate(sorted(set(df["optimization"].dropna().astype(str))))}
+    return colors, markers
+
+
+def _legend(ax, colors, markers, used_models, used_opts):
+    """Proxy handles: colour names the model, marker shape names the optimization."""
+    handles = [ax.plot([], [], "o", color=colors[m], label=tex_safe(m))[0] for m in sorted(used_models)]
+    handles += [ax.plot([], [], markers[o], color="#555555", mfc="none", label=tex_safe(o))[0] for o in sorted(used_opts)]
+    handles.append(ax.plot([], [], "o", color=GREY, mfc="none", label="dominated (same model)")[0])
+    return handles
+
+
+FIDELITY = [("cosine_loss", "Fidelity loss: 1 − cosine similarity to fp32 (symlog)", 1e-6),
+            ("max_abs_err", "Max |error| vs fp32 output (symlog)", 1e-5)]
+
+
+def pareto_figure(g, colors, markers, costs: list[tuple[str, str]]) -> str:
+    """Cost against fidelity loss for one target; the front is drawn per model, dominated points grey.
+
+    `costs` are (column, axis label) pairs. Both axes are minimised, so the front runs lower-left.
+    """
+    from bench.report.analysis import pareto_mask
+
+    g = g.copy()
+    g["cosine_loss"] = (1 - g["cosine_sim"].astype(float)).clip(lower=0)
+    fids = [f for f in FIDELITY if g[f[0]].notna().any()]
+    costs = [c for c in costs if g[c[0]].notna().any()]
+    if not fids or not costs:
+        return ""
+    fig, axes = plt.subplots(len(costs), len(fids), figsize=(4.6 * len(fids) + 1.8, 3.3 * len(costs)), squeeze=False)
+    for i, (cost, clabel) in enumerate(costs):
+        for j, (fid, flabel, linthresh) in enumerate(fids):
+            ax = axes[i][j]
+            d = g[g[cost].notna() & g[fid].notna()]
+            for model, gm in d.groupby("model"):
+                front = pareto_mask(gm[fid], gm[cost])
+                for (opt, on_front), gp in gm.assign(_front=front).groupby(["optimization", "_front"]):
+                    color = colors[model] if on_front else GREY
+                    ax.plot(gp[fid], gp[cost], markers[opt], color=color, ms=7, linestyle="none",
+                            mfc=color if on_front else "none", zorder=3 if on_front else 2)
+                f = gm[front].sort_values(fid)
+                if len(f) > 1:
+                    ax.plot(f[fid], f[cost], "-", color=colors[model], lw=1, alpha=0.7, drawstyle="steps-post")
+            ax.set_xscale("symlog", linthresh=linthresh)
+            ax.set_xlim(left=0)
+            if spans_decades(d[cost]):
+                log_axis(ax, "y", d[cost])
+            ax.set_xlabel(flabel)
+            ax.set_ylabel(clabel)
+    used_models, used_opts = set(g["model"].astype(str)), set(g["optimization"].astype(str))
+    handles = _legend(axes[0][0], colors, markers, used_models, used_opts)
+    fig.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.tight_layout()
+    return to_svg(fig)
+
+
+def accuracy_figure(points, colors) -> str:
+    """fp32 latency against published task accuracy, one marker per model; greyed when another model
+    is at least as accurate and at least as fast (accuracy maximised, latency minimised)."""
+    if not points:
+        return ""
+    metrics = sorted({p["metric"] for p in points})
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics) + 1.5, 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        from bench.report.analysis import pareto_mask
+
+        ps = [p for p in points if p["metric"] == metric]
+        front = pareto_mask([-p["accuracy"] for p in ps], [p["latency_ms"] for p in ps])
+        for p, on_front in zip(ps, front):
+            c = colors.get(p["model"], "#000000") if on_front else GREY
+            ax.plot(p["accuracy"], p["latency_ms"], "o", color=c, mfc=c if on_front else "none", ms=7,
+                    label=tex_safe(p["model"]))
+            ax.annotate(tex_safe(p["model"]), (p["accuracy"], p["latency_ms"]), textcoords="offset points",
+                        xytext=(5, 4), fontsize=7)
+        if spans_decades([p["latency_ms"] for p in ps]):
+            log_axis(ax, "y", [p["latency_ms"] for p in ps])
+        ax.set_xlabel(f"Published {tex_safe(metric)} (%) of the pretrained model")
+        ax.set_ylabel("Median latency, fp32 (ms)")
+    fig.tight_layout()
+    return to_svg(fig)
+
+
+def speedup_heatmap(sp) -> str:
+    """Model x optimization speedup over fp32 on one target; colour on a log2 scale centred on 1x."""
+    from matplotlib.colors import TwoSlopeNorm
+
+    from bench.report.analysis import MARK
+
+    rows = sorted({(m, w) for m, w in zip(sp["model"], sp["workload"])})
+    cols = sorted(set(sp["optimization"]), key=lambda o: (o != "fp32", o))
+    grid = np.full((len(rows), len(cols)), np.nan)
+    text = [["n/a"] * len(cols) for _ in rows]
+    for r in sp.itertuples():
+        i, j = rows.index((r.model, r.workload)), cols.index(r.optimization)
+        grid[i, j] = np.log2(r.speedup)
+        text[i][j] = f"{r.speedup:.2f}× {MARK.get(r.verdict, '?')}"
+    lim = max(0.5, float(np.nanmax(np.abs(grid)))) if np.isfinite(grid).any() else 1.0
+    fig, ax = plt.subplots(figsize=(1.5 * len(cols) + 3.2, 0.5 * len(rows) + 1.8))
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap="PuOr", norm=TwoSlopeNorm(0, -lim, lim), aspect="auto")
+    ax.set_facecolor("#EEEEEE")
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            v = grid[i, j]
+            dark = np.isfinite(v) and abs(v) > 0.6 * lim
+            ax.text(j, i, tex_safe(text[i][j]), ha="center", va="center", fontsize=8,
+                    color="white" if dark else "#222222")
+    ax.set_xticks(range(len(cols)), [tex_safe(c) for c in cols], rotation=25, ha="right")
+    ax.set_yticks(range(len(rows)), [tex_safe(f"{m} ({w})") for m, w in rows])
+    ax.grid(False)
+    ax.set_xlabel("Optimization")
+    ax.set_ylabel("Model (workload)")
+    cb = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+    ticks = [t for t in (-3, -2, -1, 0, 1, 2, 3) if abs(t) <= lim]
+    cb.set_ticks(ticks, labels=[f"{2.0 ** t:g}×" for t in ticks])
+    cb.set_label("Speedup over fp32 (median ratio, log scale)")
+    return to_svg(fig)
+
+
+def roofline_figure(g, colors, markers, roofs: list[dict], bandwidth: float | None, title: str) -> str:
+    """Cells by arithmetic intensity and achieved FLOP/s under the machine's roofs (log-log)."""
+    d = g[g["arithmetic_intensity"].notna() & g["achieved_flops_per_s"].notna()]
+    if d.empty:
+        return ""
+    fig, ax = plt.subplots(figsize=(7.2, 4.4))
+    ai = d["arithmetic_intensity"].astype(float)
+    lo, hi = max(ai.min() / 4, 1e-3), ai.max() * 4
+    xs = np.logspace(np.log10(lo), np.log10(hi), 200)
+    if bandwidth:
+        for k, roof in enumerate(roofs):
+            ys = np.minimum(roof["peak"], xs * bandwidth) / 1e9
+            ax.plot(xs, ys, "-", color="#444444", lw=1.4 - 0.3 * min(k, 2), alpha=0.9 - 0.2 * min(k, 2))
+            ax.annotate(tex_safe(roof["label"]), (xs[-1], roof["peak"] / 1e9), ha="right", va="bottom", fontsize=7)
+        ax.annotate(f"memory roof {bandwidth / 1e9:.0f} GB/s", (xs[0], xs[0] * bandwidth / 1e9), fontsize=7,
+                    rotation=0, va="bottom")
+    for r in d.itertuples():
+        ax.plot(r.arithmetic_intensity, r.achieved_flops_per_s / 1e9, markers[r.optimization], color=colors[r.model], ms=7)
+    log_axis(ax, "x", xs)
+    log_axis(ax, "y", list(d["achieved_flops_per_s"] / 1e9) + [r["peak"] / 1e9 for r in roofs])
+    ax.set_xlabel("Arithmetic intensity (FLOP per byte moved, log)")
+    ax.set_ylabel("Achieved GFLOP/s (log)")
+    ax.set_title(tex_safe(title), fontsize=9)
+    handles = _legend(ax, colors, markers, set(d["model"].astype(str)), set(d["optimization"].astype(str)))[:-1]
+    ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return to_svg(fig)
+
+
+def latency_histogram(samples, p50: float, ci: tuple[float, float]) -> str:
+    """Distribution of per-iteration latency, with the median and its 95% interval marked."""
+    x = np.asarray(samples, dtype=float)
+    fig, ax = plt.subplots(figsize=(5.2, 2.4))
+    ax.hist(x, bins=min(40, max(8, int(np.sqrt(x.size)))), color=OKABE_ITO[0], alpha=0.85)
+    ax.axvline(p50, color=OKABE_ITO[3], lw=1.5, label=f"median {p50:.3g} ms")
+    if ci[0] == ci[0] and ci[1] == ci[1]:
+        ax.axvspan(ci[0], ci[1], color=OKABE_ITO[1], alpha=0.35, label="95% CI of median")
+    ax.set_xlabel("Latency per iteration (ms)")
+    ax.set_ylabel("Iterations")
+    ax.legend(fontsize=7, frameon=False)
+    return to_svg(fig)
+
+
+def forest_plot(rows) -> str:
+    """Run-to-run latency ratios with their intervals, one line per matched cell (log x)."""
+    if not rows:
+        return ""
+    n = len(rows)
+    fig, ax = plt.subplots(figsize=(7.5, 0.28 * n + 1.4))
+    col = {"faster": OKABE_ITO[2], "slower": OKABE_ITO[3]}
+    for i, r in enumerate(rows):
+        c = col.get(r["verdict"], "#777777")
+        ax.errorbar(r["ratio"], i, xerr=[[r["ratio"] - r["ratio_low"]], [r["ratio_high"] - r["ratio"]]],
+                    fmt="o", color=c, ms=4, capsize=2)
+    ax.axvline(1.0, color="#444444", lw=1)
+    ax.set_yticks(range(n), [tex_safe(r["cell_id"]) for r in rows], fontsize=7)
+    ax.invert_yaxis()
+    log_axis(ax, "x", [r["ratio_low"] for r in rows] + [r["ratio_high"] for r in rows])
+    ax.set_xlabel("Median latency B / A (log; < 1: B faster, > 1: B slower; 95% CI)")
+    for v, lab in col.items():
+        ax.plot([], [], "o", color=lab, label=f"B significantly {v}")
+    ax.plot([], [], "o", color="#777777", label="no significant difference")
+    ax.legend(fontsize=7, loc="lower right", frameon=False)
     return to_svg(fig)

@@ -1,0 +1,171 @@
+"""`bench compare RUN_A RUN_B`: what got faster, slower or stayed the same between two runs.
+
+Cells are matched by `cell_id`. Each matched pair goes through bench.measure.stats.compare on
+the per-iteration samples, so "slower" means the bootstrap interval of the median ratio excludes
+1. With `--fail-on-regression PCT` the command is a CI gate: it exits 1 when a cell is
+significantly slower in B and its median grew by more than PCT percent, or when a cell that
+finished in A failed in B. A run compared with itself never trips the gate (every ratio is 1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bench.errors import UserError
+
+if TYPE_CHECKING:
+    from bench.report.data import Run
+
+ENV_KEYS = ["host", "cpu_model", "cpu_count", "platform", "python", "git_commit", "cpu_governor", "gpu", "gpu_name"]
+
+
+@dataclass
+class Comparison:
+    a: Run
+    b: Run
+    rows: list[dict] = field(default_factory=list)      # matched cells with samples on both sides
+    only_a: list[str] = field(default_factory=list)
+    only_b: list[str] = field(default_factory=list)
+    not_comparable: list[dict] = field(default_factory=list)  # matched, but not ok or without samples
+    env_diff: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def regressions(self, pct: float) -> list[dict]:
+        slow = [r for r in self.rows if r["verdict"] == "slower" and r["change_pct"] > pct]
+        broke = [{"cell_id": n["cell_id"], "why": f"ok in A, {n['status_b']} in B"} for n in self.not_comparable
+                 if n["status_a"] == "ok" and n["status_b"] in ("failed", "timeout")]
+        return [{"cell_id": r["cell_id"], "why": f"{r['change_pct']:+.1f}% median latency "
+                 f"(B/A {r['ratio']:.3f}, 95% CI {r['ratio_low']:.3f}–{r['ratio_high']:.3f})"} for r in slow] + broke
+
+
+def compare_runs(run_a: Path, run_b: Path) -> Comparison:
+    from bench.measure.stats import compare
+    from bench.report.data import flag, is_missing, load_run
+
+    a, b = load_run(Path(run_a)), load_run(Path(run_b))
+    if a.df.empty or b.df.empty:
+        empty = run_a if a.df.empty else run_b
+        raise UserError(f"Run {str(empty)!r} has no records to compare.")
+    ra, rb = a.df.set_index("cell_id"), b.df.set_index("cell_id")
+    cmp = Comparison(a, b, only_a=sorted(set(ra.index) - set(rb.index)), only_b=sorted(set(rb.index) - set(ra.index)))
+    for cid in sorted(set(ra.index) & set(rb.index)):
+        x, y = ra.loc[cid], rb.loc[cid]
+        sa, sb = a.samples.get(cid), b.samples.get(cid)
+        if x["status"] != "ok" or y["status"] != "ok" or sa is None or sb is None:
+            cmp.not_comparable.append({"cell_id": cid, "status_a": x["status"], "status_b": y["status"],
+                                       "why": "no latency samples" if x["status"] == y["status"] == "ok" else ""})
+            continue
+        c = compare(sb, sa)  # speedup of B over A: median_A / median_B
+        ratio = 1 / c["speedup"]
+        lo = 1 / c["ci_high"] if not math.isnan(c["ci_high"]) else float("nan")
+        hi = 1 / c["ci_low"] if not math.isnan(c["ci_low"]) else float("nan")
+        verdict = {"faster": "faster", "slower": "slower"}.get(c["verdict"], c["verdict"])
+        cmp.rows.append({"cell_id": cid, "model": x["model"], "optimization": x["optimization"], "target": x["target"],
+                         "p50_a": float(x["latency_ms_p50"]), "p50_b": float(y["latency_ms_p50"]),
+                         "ratio": ratio, "ratio_low": lo, "ratio_high": hi, "change_pct": (ratio - 1) * 100,
+                         "verdict": verdict, "n_a": int(sa.size), "n_b": int(sb.size),
+                         "noisy": flag(x.get("noisy")) or flag(y.get("noisy"))})
+    ea, eb = a.manifest.get("environment") or {}, b.manifest.get("environment") or {}
+    for k in ENV_KEYS:
+        if str(ea.get(k)) != str(eb.get(k)) and not (is_missing(ea.get(k)) and is_missing(eb.get(k))):
+            cmp.env_diff.append((k, str(ea.get(k)), str(eb.get(k))))
+    pa, pb = ea.get("packages") or {}, eb.get("packages") or {}
+    for k in sorted(set(pa) | set(pb)):
+        if pa.get(k) != pb.get(k):
+            cmp.env_diff.append((f"package {k}", str(pa.get(k)), str(pb.get(k))))
+    return cmp
+
+
+def text_table(cmp: Comparison) -> str:
+    """The printed summary: one line per matched cell, then what could not be compared."""
+    w = max([len(r["cell_id"]) for r in cmp.rows] + [4])
+    lines = [f"A = {cmp.a.name}   B = {cmp.b.name}   (B/A < 1: B faster; 95% bootstrap CI of the median ratio)",
+             f"{'cell':<{w}}  {'A p50 ms':>9}  {'B p50 ms':>9}  {'B/A':>6}  {'95% CI':>13}  {'change':>8}  verdict"]
+    for r in sorted(cmp.rows, key=lambda r: -r["change_pct"]):
+        verdict = {"faster": "B faster", "slower": "B SLOWER"}.get(r["verdict"], r["verdict"])
+        lines.append(f"{r['cell_id']:<{w}}  {r['p50_a']:>9.3f}  {r['p50_b']:>9.3f}  {r['ratio']:>6.3f}  "
+                     f"{r['ratio_low']:>6.3f}–{r['ratio_high']:<6.3f}  {r['change_pct']:>+7.1f}%  {verdict}"
+                     + ("  (noisy)" if r["noisy"] else ""))
+    counts = {v: sum(r["verdict"] == v for r in cmp.rows) for v in ("faster", "slower", "no significant difference")}
+    lines.append(f"{len(cmp.rows)} cells compared: {counts['faster']} faster in B, {counts['slower']} slower in B, "
+                 f"{counts['no significant difference']} no significant difference.")
+    for n in cmp.not_comparable:
+        lines.append(f"not compared: {n['cell_id']} (A {n['status_a']}, B {n['status_b']}{', ' + n['why'] if n['why'] else ''})")
+    for cid in cmp.only_a:
+        lines.append(f"only in A: {cid}")
+    for cid in cmp.only_b:
+        lines.append(f"only in B: {cid}")
+    for k, va, vb in cmp.env_diff:
+        lines.append(f"environment differs: {k}: A {va} | B {vb}")
+    return "\n".join(lines)
+
+
+def render_html(cmp: Comparison, pct: float | None = None) -> str:
+    from bench.report import plots
+    from bench.report.assets import CSS, JS, csp
+    from bench.report.html import N, T, _badge, _figure, _table, esc
+
+    rows = []
+    for r in sorted(cmp.rows, key=lambda r: -r["change_pct"]):
+        verdict = {"faster": "B faster", "slower": "B slower"}.get(r["verdict"], r["verdict"])
+        badge = {"B faster": "ok", "B slower": "failed"}.get(verdict, "skipped")
+        rows.append([T(r["cell_id"]), T(r["model"]), T(r["optimization"]), T(r["target"]), N(r["p50_a"], "{:.3f}"),
+                     N(r["p50_b"], "{:.3f}"), N(r["ratio"], "{:.3f}"),
+                     (f"{r['ratio_low']:.3f}–{r['ratio_high']:.3f}", repr(r["ratio_low"])),
+                     N(r["change_pct"], "{:+.1f}", suffix="%"),
+                     (f'<span class="badge {badge}">{esc(verdict)}</span>' + (" " + _badge("noisy") if r["noisy"] else ""),
+                      verdict)])
+    missing = ([[T(c), T("only in A")] for c in cmp.only_a] + [[T(c), T("only in B")] for c in cmp.only_b]
+               + [[T(n["cell_id"]), T(f"A {n['status_a']}, B {n['status_b']} {n['why']}".strip())] for n in cmp.not_comparable])
+    gate = ""
+    if pct is not None:
+        regs = cmp.regressions(pct)
+        gate = (f'<p class="bad">Regression gate ({pct:g}%): {len(regs)} cell(s) regressed: '
+                + esc("; ".join(f"{g['cell_id']}: {g['why']}" for g in regs)) + "</p>") if regs else \
+            f"<p>Regression gate ({pct:g}%): passed.</p>"
+    env = _table(["", "A", "B"], [[T(k), T(va), T(vb)] for k, va, vb in cmp.env_diff], left=3) if cmp.env_diff \
+        else "<p>Same host, CPU, platform, commit and packages.</p>"
+    title = f"Comparison: {cmp.b.name} (B) against {cmp.a.name} (A)"
+    body = (f"<h1>{esc(title)}</h1>{gate}<p class=\"note\">B/A is the ratio of median latencies with a bootstrap "
+            "95% interval; a verdict is significant when the interval excludes 1. Cells are matched by cell id.</p>"
+            '<section id="changes"><h2>Changes</h2>' + _figure(plots.forest_plot(sorted(cmp.rows, key=lambda r: -r["change_pct"])))
+            + _table(["cell", "model", "optimization", "target", "A p50 ms", "B p50 ms", "B/A", "95% CI", "change",
+                      "verdict"], rows, left=4, tid="compare-table", filterable=True) + "</section>"
+            + '<section id="unmatched"><h2>Not compared</h2>'
+            + (_table(["cell", "why"], missing, left=2) if missing else "<p>Every cell matched.</p>") + "</section>"
+            + f'<section id="environment"><h2>Environment differences</h2>{env}</section>')
+    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{csp()}"><link rel="icon" href="data:,">'
+            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>{body}<script>{JS}</script></body></html>")
+
+
+def cmd_compare(args) -> int:
+    if args.fail_on_regression is not None and not args.fail_on_regression >= 0:
+        raise UserError(f"--fail-on-regression takes a percentage >= 0, not {args.fail_on_regression}.")
+    cmp = compare_runs(Path(args.run_a), Path(args.run_b))
+    print(text_table(cmp))
+    out = Path(args.out) if args.out else Path("reports") / f"compare-{cmp.a.name}-vs-{cmp.b.name}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "index.html").write_text(render_html(cmp, args.fail_on_regression), encoding="utf-8")
+    print(f"Report: {out / 'index.html'}")
+    if args.fail_on_regression is not None:
+        regs = cmp.regressions(args.fail_on_regression)
+        for g in regs:
+            print(f"REGRESSION {g['cell_id']}: {g['why']}")
+        if regs:
+            print(f"{len(regs)} cell(s) regressed by more than {args.fail_on_regression:g}%.")
+            return 1
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("compare", help="compare two runs cell by cell, with confidence intervals")
+    p.add_argument("run_a", help="the reference run directory (A)")
+    p.add_argument("run_b", help="the new run directory (B)")
+    p.add_argument("--out", help="output directory of the HTML (default: reports/compare-A-vs-B)")
+    p.add_argument("--fail-on-regression", type=float, metavar="PCT",
+                   help="exit 1 when a cell is significantly slower in B by more than PCT percent, "
+                        "or finished in A and failed in B")
+    p.set_defaults(fn=cmd_compare)

@@ -1,0 +1,126 @@
+"""`bench compare` as a regression gate, and `bench export` read back by pytest-benchmark itself."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bench.cli import main
+from tests.conftest import run_cli
+from tests.fixture_runs import cell_id, make_records, write_run
+
+
+class Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def bench(capsys):
+    """The CLI in this process (fast); one test below runs it as a subprocess, as a user would."""
+    def call(*args):
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return Result(code, out.out, out.err)
+
+    return call
+
+SLOW = cell_id("bert-base", "fp32", "torch-cpu", "b1-s128")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    models = ["bert-base", "tinybert-4"]
+    a = write_run(root, "a", make_records(seed=1, models=models))
+    same = write_run(root, "same", make_records(seed=2, models=models))  # same machine, fresh samples
+    slow_recs = [r for r in make_records(seed=3, models=models, slow={SLOW: 1.2})
+                 if r["cell_id"] != cell_id("tinybert-4", "fp32", "onnxruntime-cpu", "b1-s128")]
+    slow = write_run(root, "slow", slow_recs)
+    return root, a, same, slow
+
+
+def test_injected_regression_fails_the_gate_and_names_the_cell(runs):
+    root, a, _, slow = runs
+    res = run_cli("compare", a, slow, "--out", root / "cmp", "--fail-on-regression", "10")
+    assert res.returncode == 1, res.stdout + res.stderr
+    regressions = [line for line in res.stdout.splitlines() if line.startswith("REGRESSION")]
+    assert len(regressions) == 1 and SLOW in regressions[0]
+    change = float(regressions[0].split(": ")[1].split("%")[0])
+    assert 17 < change < 23  # the injected 20%, within sampling noise
+    assert f"only in A: {cell_id('tinybert-4', 'fp32', 'onnxruntime-cpu', 'b1-s128')}" in res.stdout
+    page = (root / "cmp" / "index.html").read_text()
+    assert SLOW in page and "regressed" in page and "<svg" in page
+
+
+def test_a_regression_under_the_threshold_passes(bench, runs):
+    root, a, _, slow = runs
+    res = bench("compare", a, slow, "--out", root / "cmp25", "--fail-on-regression", "25")
+    assert res.returncode == 0, res.stdout
+    assert "B SLOWER" in res.stdout  # still reported, just under the gate
+
+
+def test_identical_runs_raise_no_false_alarm(bench, runs):
+    root, a, same, _ = runs
+    res = bench("compare", a, same, "--out", root / "same", "--fail-on-regression", "5")
+    assert res.returncode == 0, res.stdout
+    assert "REGRESSION" not in res.stdout and "10 cells compared" in res.stdout
+    res = bench("compare", a, a, "--out", root / "self", "--fail-on-regression", "0")
+    assert res.returncode == 0 and "0 slower in B" in res.stdout
+
+
+def test_failed_in_b_fails_the_gate(bench, tmp_path):
+    recs = make_records(seed=1, models=["tinybert-4"], extra_fields=False)
+    a = write_run(tmp_path, "a", recs)
+    broke = [dict(r, status="failed", error="RuntimeError: boom", latency_samples_ms=None)
+             if r["cell_id"] == cell_id("tinybert-4", "fp32", "torch-cpu", "b1-s128") else r for r in recs]
+    b = write_run(tmp_path, "b", broke)
+    res = bench("compare", a, b, "--out", tmp_path / "c", "--fail-on-regression", "50")
+    assert res.returncode == 1 and "ok in A, failed in B" in res.stdout
+
+
+def test_compare_rejects_a_non_run(bench, tmp_path, runs):
+    res = bench("compare", tmp_path, runs[1], "--out", tmp_path / "x")
+    assert res.returncode == 2 and "no manifest.json" in res.stderr
+
+
+def test_pytest_benchmark_json_matches_its_own_stats_and_loads_in_its_cli(runs, tmp_path):
+    from pytest_benchmark.stats import Stats
+
+    _, a, _, _ = runs
+    out = tmp_path / "a.json"
+    res = run_cli("export", a, "--format", "pytest-benchmark", "-o", out)
+    assert res.returncode == 0 and "Wrote 10 benchmarks" in res.stdout, res.stderr
+    doc = json.loads(out.read_text())
+    assert set(doc) == {"machine_info", "commit_info", "benchmarks", "datetime", "version"}
+    rec = json.loads((a / "records" / f"{SLOW}.json").read_text())
+    bench = {b["name"]: b for b in doc["benchmarks"]}[SLOW]
+    ref = Stats()
+    for ms in rec["latency_samples_ms"]:
+        ref.update(ms / 1e3)
+    for field in Stats.fields:
+        assert bench["stats"][field] == pytest.approx(getattr(ref, field)), field
+    assert bench["extra_info"]["model"] == "bert-base" and bench["fullname"] == f"fixture::{SLOW}"
+    csv_out = tmp_path / "pb"
+    proc = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(out), f"--csv={csv_out}",
+                           "--columns=min,median,max"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert SLOW in proc.stdout
+    rows = list(csv.DictReader((tmp_path / "pb.csv").open()))
+    assert len(rows) == 10
+    got = {r["name"].split("::")[1]: float(r["median"]) for r in rows}
+    assert got[SLOW] == pytest.approx(rec["latency_ms_p50"] / 1e3)
+
+
+def test_csv_export_has_one_row_per_record(bench, runs, tmp_path):
+    _, a, _, _ = runs
+    out = tmp_path / "a.csv"
+    res = bench("export", a, "--format", "csv", "-o", out)
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 12 and "latency_samples_ms" not in rows[0]
+    assert {r["status"] for r in rows} == {"ok", "skipped"}
+    res = bench("export", a, "--format", "csv", "-o", tmp_path / "nope" / "a.csv")
+    assert res.returncode == 2 and "does not exist" in res.stderr

@@ -1,0 +1,100 @@
+"""The report's numbers and markup, without a browser: fronts, speedups, escaping, missing fields."""
+
+import csv
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+
+from bench.report.analysis import pareto_mask, speedups
+from bench.report.data import load_run
+from bench.report.html import render, write_report
+from tests.fixture_runs import EVIL, make_records, write_run
+
+
+def test_pareto_mask_keeps_only_undominated_points():
+    # (fidelity loss, cost): b dominates d; a, b, c trade off; e ties a on x and is worse on y.
+    x = [0.0, 1e-3, 1e-2, 2e-3, 0.0]
+    y = [10.0, 5.0, 2.0, 6.0, 11.0]
+    assert pareto_mask(x, y).tolist() == [True, True, True, False, False]
+
+
+def test_speedups_use_the_fp32_cell_of_the_same_target(tmp_path):
+    run = load_run(write_run(tmp_path, "r", make_records(models=["bert-base"])))
+    sp = speedups(run.ok, run.samples).set_index("cell_id")
+    fast = sp.loc["bert-base.ort-dynamic-int8.onnxruntime-cpu.b1-s128"]
+    assert fast.speedup == pytest.approx(2.1, rel=0.03) and fast.verdict == "faster" and fast.ci_low > 1
+    base = sp.loc["bert-base.fp32.torch-cpu.b1-s128"]
+    assert base.speedup == 1.0 and base.verdict == "no significant difference"
+    assert set(sp.target) == {"torch-cpu", "onnxruntime-cpu"}
+
+
+@pytest.fixture(scope="module")
+def evil_page(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evil")
+    return render(write_run(root, "evil", make_records(evil=True, models=["bert-base", "deit-s"])))
+
+
+def test_markup_from_records_is_escaped(evil_page):
+    assert "<script>alert(1)" not in evil_page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in evil_page
+    # exactly two script elements: the report's own code and the inert JSON payload
+    assert len(re.findall(r"<script\b", evil_page)) == 2
+    assert re.search(r"script-src 'sha256-[A-Za-z0-9+/=]+'", evil_page)
+
+
+def test_report_has_every_section_and_no_external_reference(evil_page):
+    for sid in ("overview", "pareto", "speedup", "roofline", "cells", "detail", "problems"):
+        assert f'id="{sid}"' in evil_page, sid
+    assert evil_page.count("<svg") == 2 + 2 + 2 + 2 + 1 + 14  # per target: pareto, accuracy, heatmap, roofline
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", evil_page)
+    assert "injected failure" in evil_page and "CV" in evil_page  # failed cell and the noisy cell's reason
+
+
+def test_embedded_csv_holds_every_record(evil_page):
+    payload = re.search(r'<script type="application/json" id="records-csv">(.*?)</script>', evil_page, re.S).group(1)
+    text = json.loads(payload)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 3 * 6  # 3 models x 3 optimizations x 2 targets, skipped and failed cells included
+    assert {r["model"] for r in rows} == {"bert-base", "deit-s", EVIL}
+    assert "latency_samples_ms" not in rows[0] and float(rows[0]["latency_ms_p50"]) > 0
+
+
+def test_runs_without_the_optional_fields_still_render(tmp_path):
+    """A run from before noise, energy and roofline fields landed: those parts drop out, nothing fails."""
+    run_dir = write_run(tmp_path, "old", make_records(models=["tinybert-4"], extra_fields=False), extra_manifest=False)
+    page = write_report(run_dir, tmp_path / "rep").read_text()
+    assert 'id="roofline"' not in page and "noise not assessed" in page
+    assert 'id="pareto"' in page and 'id="speedup"' in page and "Energy per inference" not in page
+
+
+def test_survey_section_is_included_when_present(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    mod = types.ModuleType("bench.report.survey")
+    mod.survey_section = lambda df, manifest: f"<h2>Survey figures</h2><p>{len(df)} cells seen</p>"
+    monkeypatch.setitem(sys.modules, "bench.report.survey", mod)
+    page = render(write_run(tmp_path, "s", make_records(models=["tinybert-4"], extra_fields=False)))
+    assert '<section id="survey"><h2>Survey figures</h2><p>6 cells seen</p>' in page
+
+
+def test_published_accuracy_is_labelled_as_published(tmp_path):
+    page = render(write_run(tmp_path, "p", make_records(models=["bert-base", "deit-s"], extra_fields=False)))
+    assert "Latency against published accuracy" in page and "facebookresearch/deit" in page
+    assert "not measured here" in page
+
+
+def test_log_axis_when_values_span_decades():
+    from bench.report.plots import spans_decades
+
+    assert spans_decades([1.0, 50.0]) and not spans_decades([1.0, 5.0]) and not spans_decades([np.nan, 3.0])
+
+
+def test_a_run_with_no_finished_cell_still_renders(tmp_path):
+    assert "No cell finished" in render(write_run(tmp_path, "empty", []))
+    recs = [r for r in make_records(models=["deit-s"], extra_fields=False) if r["status"] != "ok"]
+    page = render(write_run(tmp_path, "bad", recs))
+    assert "injected failure" in page and "No cell finished" in page and "<svg" not in page
