@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--out", help="output directory (default: reports/<run-id>)")
     p.set_defaults(fn=cmd_report)
+
+    from bench.edge.cli import add_commands  # export-edge, import, summary
+
+    add_commands(sub)
     return ap
 
 

@@ -299,13 +299,16 @@ def _convert(kind: str, wanted: str, last: str | None) -> tuple[Step | None, str
     return Step(name=name), ""
 
 
-def check(cell: Cell) -> tuple[tuple[Step, ...], str]:
-    """Resolve the steps a cell runs (with implicit conversions), or say why it cannot run."""
+def check(cell: Cell, on_this_host: bool = True) -> tuple[tuple[Step, ...], str]:
+    """Resolve the steps a cell runs (with implicit conversions), or say why it cannot run.
+
+    `on_this_host=False` leaves out what only this machine lacks (a provider its ORT build does not
+    have), for cells that will run elsewhere (an edge bundle)."""
     model = MODELS.get(cell.model)
     runtime = RUNTIMES.get(cell.target.runtime)
     if cell.target.device not in runtime.devices:
         return (), f"runtime {runtime.name} does not run on {cell.target.device}"
-    if runtime.unavailable is not None:
+    if on_this_host and runtime.unavailable is not None:
         why = runtime.unavailable(cell.target, runtime.parse_options(cell.target.options))
         if why:
             return (), why
