@@ -57,7 +57,7 @@ def test_gpu_bench_is_scheduled_on_a_gpu_runner_and_gates_regressions():
     (job,) = wf["jobs"].values()
     assert job["runs-on"] == ["self-hosted", "gpu"]
     script = runs(job)
-    assert "nox -s bench-gpu" in script
+    assert '/nox/bin/nox" --envdir "$NOX_ENVDIR" -s bench-gpu -- "$SUITE" --run-id "$RUN_ID"' in script
     assert "summary" in script and "GITHUB_STEP_SUMMARY" in script
     assert 'compare previous-run "results/$RUN_ID" --fail-on-regression "$REGRESSION_PCT"' in script
     assert 'exit "$status"' in script  # compare's failure fails the job
