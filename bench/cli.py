@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare.add_parser(sub)
     export.add_parser(sub)
+
+    from bench.edge.cli import add_commands  # export-edge, import, summary
+
+    add_commands(sub)
     return ap
 
 

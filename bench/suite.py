@@ -86,11 +86,16 @@ class Target(BaseModel):
     device: Literal["cpu", "cuda"] = "cpu"
     threads: int | None = Field(default=None, ge=1, le=1024)
     provider: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)  # runtime-specific; the runtime's model validates
     name: str | None = None
 
     @property
     def label(self) -> str:
-        return self.name or f"{self.runtime}-{self.device}"
+        if self.name:
+            return self.name
+        extra = [self.provider.removesuffix("ExecutionProvider").lower()] if self.provider else []
+        extra += [str(v) for _, v in sorted(self.options.items())]
+        return "-".join([self.runtime, self.device, *extra])
 
 
 class Workloads(BaseModel):
@@ -166,10 +171,21 @@ class Suite(BaseModel):
                     spec.parse_params(step.params)
                 except ValidationError as e:
                     raise ValueError(f"bad parameters for {step.name!r}: {_first_error(e)}") from None
-        for t in self.targets:
+        for i, t in enumerate(self.targets):
             if t.runtime not in RUNTIMES:
                 raise ValueError(RUNTIMES.unknown_message(t.runtime))
+            self.targets[i] = _configure(RUNTIMES.get(t.runtime), t)
         return self
+
+
+def _configure(runtime, target: Target) -> Target:
+    """Validate a target's runtime options and apply the runtime's defaults (an edge profile's threads)."""
+    try:
+        opts = runtime.parse_options(target.options)
+    except ValidationError as e:
+        raise ValueError(f"bad options for target {target.label!r}: {_first_error(e)}") from None
+    updates = runtime.configure(target, opts) if runtime.configure else {}
+    return target.model_copy(update=updates) if updates else target
 
 
 @dataclass
@@ -283,12 +299,19 @@ def _convert(kind: str, wanted: str, last: str | None) -> tuple[Step | None, str
     return Step(name=name), ""
 
 
-def check(cell: Cell) -> tuple[tuple[Step, ...], str]:
-    """Resolve the steps a cell runs (with implicit conversions), or say why it cannot run."""
+def check(cell: Cell, on_this_host: bool = True) -> tuple[tuple[Step, ...], str]:
+    """Resolve the steps a cell runs (with implicit conversions), or say why it cannot run.
+
+    `on_this_host=False` leaves out what only this machine lacks (a provider its ORT build does not
+    have), for cells that will run elsewhere (an edge bundle)."""
     model = MODELS.get(cell.model)
     runtime = RUNTIMES.get(cell.target.runtime)
     if cell.target.device not in runtime.devices:
         return (), f"runtime {runtime.name} does not run on {cell.target.device}"
+    if on_this_host and runtime.unavailable is not None:
+        why = runtime.unavailable(cell.target, runtime.parse_options(cell.target.options))
+        if why:
+            return (), why
     kind, last, resolved = "torch", None, []
     for step in cell.steps:
         opt = OPTIMIZATIONS.get(step.name)

@@ -7,8 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from bench.registry import Registry
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass
@@ -19,6 +24,9 @@ class Session:
     output: Callable[[Any], np.ndarray]  # converts what `call` returned to a host fp32 array
     sync: Callable[[], None] | None = None
     info: dict = field(default_factory=dict)  # threads, providers, ... recorded with the cell
+    # Top-level record fields the runtime adds once the cell's metrics are known (a projection
+    # needs the FLOP count; an I/O-binding label needs nothing): record -> extra fields.
+    annotate: Callable[[dict], dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,15 @@ class RuntimeSpec:
     devices: tuple[str, ...]
     bind: Callable[..., Session]
     description: str = ""
+    options: type[BaseModel] = NoOptions  # the target's `options:` mapping, validated when the suite loads
+    # Plan time, in the parent: `configure(target, options)` returns defaults for the target (e.g. the
+    # threads an edge profile allows) or raises ValueError; `unavailable(target, options)` says why the
+    # target cannot run on this machine ("" when it can), and the planner records the cell as skipped.
+    configure: Callable[[Any, BaseModel], dict] | None = None
+    unavailable: Callable[[Any, BaseModel], str] | None = None
+
+    def parse_options(self, raw: dict | None) -> BaseModel:
+        return self.options(**(raw or {}))
 
 
 RUNTIMES: Registry[RuntimeSpec] = Registry("runtime")

@@ -1,33 +1,160 @@
-"""ONNX Runtime with an execution provider. A torch artifact is exported to ONNX implicitly."""
+"""ONNX Runtime with an execution provider. A torch artifact is exported to ONNX implicitly.
+
+A target names its provider (`provider: cuda | tensorrt | xnnpack | cpu`, or ORT's full name);
+the default follows the device. On CUDA the inputs are copied to the GPU once, when the session
+is bound, and bound with I/O binding; outputs stay on the GPU. The timed call is then the model
+alone, as with torch tensors already on the device. `options: {copies: timed}` times the
+host->device and device->host copies on purpose instead (a plain `run` with host arrays), and
+the record says which in `host_device_copies`.
+
+ORT silently falls back to the CPU provider when a GPU provider fails to load (a missing cuDNN,
+say); binding refuses that, so a CPU number is never labelled as a GPU one.
+"""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from bench.runtime.base import RUNTIMES, RuntimeSpec, Session
 
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}  # default per device
+ALIASES = {
+    "cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider", "xnnpack": "XnnpackExecutionProvider",
+}
+GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+# Nodes the first provider does not take go to the next one; this is the order ORT tries them in.
+FALLBACKS = {
+    "TensorrtExecutionProvider": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "CUDAExecutionProvider": ["CPUExecutionProvider"],
+}
 
 
-def bind_ort(artifact, target, inputs) -> Session:
-    import onnxruntime as ort
+class OrtOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # "excluded": inputs on the device before timing, outputs left there (I/O binding).
+    # "timed": every timed call copies inputs in and outputs out.
+    copies: Literal["excluded", "timed"] = "excluded"
 
+
+def provider_name(target) -> str:
+    if target.provider:
+        return ALIASES.get(target.provider.lower(), target.provider)
+    return PROVIDERS[target.device]
+
+
+def provider_chain(target) -> list[str]:
+    """The providers handed to ORT, in priority order."""
+    first = provider_name(target)
+    rest = FALLBACKS.get(first, [] if first == "CPUExecutionProvider" else ["CPUExecutionProvider"])
+    return [first, *rest]
+
+
+def provider_problem(target, available: list[str]) -> str:
+    """Why this target's provider cannot run with the ORT build at hand ("" when it can)."""
+    first = provider_name(target)
+    if target.device == "cpu" and first in GPU_PROVIDERS:
+        return f"ONNX Runtime provider {first} runs on cuda, but the target's device is cpu"
+    if target.device == "cuda" and first not in GPU_PROVIDERS:
+        return f"ONNX Runtime provider {first} does not run on cuda; use provider cuda or tensorrt"
+    missing = [p for p in provider_chain(target) if p not in available]
+    if missing:
+        hint = (" Install onnxruntime-gpu (with the CUDA and cuDNN versions it was built for)."
+                if set(missing) & set(GPU_PROVIDERS) else "")
+        return (f"ONNX Runtime provider {missing[0]} is not available in this build "
+                f"(available: {', '.join(available)}).{hint}")
+    return ""
+
+
+def _import_ort():
+    import onnxruntime
+
+    return onnxruntime
+
+
+def _configure(target, opts: OrtOptions) -> dict:
+    if target.device == "cpu" and opts.copies == "timed":
+        raise ValueError("options.copies applies to device cuda only: on cpu there are no host-device copies")
+    return {}
+
+
+def _unavailable(target, opts) -> str:
+    ort = _import_ort()
+    return provider_problem(target, ort.get_available_providers())
+
+
+def session_options(ort, threads: int):
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = target.threads
+    opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    provider = target.provider or PROVIDERS[target.device]
-    if provider not in ort.get_available_providers():
-        raise RuntimeError(f"ONNX Runtime provider {provider} is not available in this build")
-    sess = ort.InferenceSession(str(artifact.onnx_path), opts, providers=[provider])
+    return opts
+
+
+def open_session(ort, path, opts, providers: list, provider_options: list[dict] | None = None):
+    """An InferenceSession that really runs on `providers[0]`, or a RuntimeError saying why not."""
+    kwargs = {"provider_options": provider_options} if provider_options else {}
+    sess = ort.InferenceSession(str(path), opts, providers=providers, **kwargs)
+    got = sess.get_providers()
+    if providers[0] not in got:
+        raise RuntimeError(f"ONNX Runtime did not enable {providers[0]} (session providers: {', '.join(got)}); "
+                           "it fell back rather than fail: check the provider's libraries and the ORT log")
+    return sess
+
+
+def bind_ort(artifact, target, inputs, ort=None) -> Session:
+    ort = ort or _import_ort()
+    options = OrtOptions(**target.options)
+    opts = session_options(ort, target.threads)
+    why = provider_problem(target, ort.get_available_providers())
+    if why:
+        raise RuntimeError(why)
+    sess = open_session(ort, artifact.onnx_path, opts, provider_chain(target))
     names = {i.name for i in sess.get_inputs()}
     feeds = {k: v.numpy() for k, v in inputs.items() if k in names}
+    info = {"threads": target.threads, "providers": sess.get_providers()}
+    if target.device == "cuda":
+        return _cuda_session(ort, sess, feeds, options.copies, info)
 
     def call():
         return sess.run(None, feeds)[0]
 
-    return Session(call=call, output=lambda y: np.asarray(y, dtype=np.float32),
-                   info={"threads": target.threads, "providers": sess.get_providers()})
+    return Session(call=call, output=lambda y: np.asarray(y, dtype=np.float32), info=info,
+                   annotate=lambda record: {"host_device_copies": "none", "io_binding": False})
 
 
-RUNTIMES.add(RuntimeSpec("onnxruntime", accepts="onnx", devices=("cpu", "cuda"), bind=bind_ort, description="ONNX Runtime"))
+def _cuda_session(ort, sess, feeds: dict[str, np.ndarray], copies: str, info: dict, device_id: int = 0) -> Session:
+    labels = {"host_device_copies": copies, "io_binding": copies == "excluded"}
+    info = {**info, **labels}
+    if copies == "timed":
+        def call_timed():
+            return sess.run(None, feeds)[0]  # host arrays in, host array out: both copies inside the call
+
+        return Session(call=call_timed, output=lambda y: np.asarray(y, dtype=np.float32), info=info,
+                       annotate=lambda record: dict(labels))
+
+    binding = sess.io_binding()
+    device_inputs = {}
+    for name, arr in feeds.items():  # the only host->device copy, outside the timed region
+        device_inputs[name] = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(arr), "cuda", device_id)
+        binding.bind_ortvalue_input(name, device_inputs[name])
+    for out in sess.get_outputs():
+        binding.bind_output(out.name, "cuda", device_id)
+
+    def call(_keep=device_inputs):  # the closure keeps the bound device buffers alive
+        sess.run_with_iobinding(binding)
+        return binding
+
+    def output(b):  # device->host, for fidelity only: never timed
+        return np.asarray(b.copy_outputs_to_cpu()[0], dtype=np.float32)
+
+    return Session(call=call, output=output, sync=binding.synchronize_outputs, info=info,
+                   annotate=lambda record: dict(labels))
+
+
+RUNTIMES.add(RuntimeSpec("onnxruntime", accepts="onnx", devices=("cpu", "cuda"), bind=bind_ort,
+                         description="ONNX Runtime (CPU, CUDA or TensorRT execution provider)",
+                         options=OrtOptions, configure=_configure, unavailable=_unavailable))
