@@ -49,7 +49,10 @@ def load_devices() -> dict[str, DeviceSpec]:
         for raw in yaml.safe_load(path.read_text()) or []:
             known = {k: raw[k] for k in DeviceSpec.__dataclass_fields__ if k in raw and k != "extra"}
             known["peak_flops_per_s"] = {k: float(v) for k, v in raw["peak_flops_per_s"].items()}
-            known["mem_bandwidth_Bps"] = float(raw["mem_bandwidth_Bps"])
+            # float() everywhere: PyYAML reads "8.0e9" (no exponent sign) as a string.
+            for key in ("mem_bandwidth_Bps", "tdp_w", "memory_bytes"):
+                if raw.get(key) is not None:
+                    known[key] = float(raw[key])
             known["sources"] = tuple(raw.get("sources", ()))
             extra = {k: v for k, v in raw.items() if k not in DeviceSpec.__dataclass_fields__}
             spec = DeviceSpec(**known, extra=extra)
