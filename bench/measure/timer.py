@@ -8,7 +8,8 @@ are real percentiles of what was timed.
 Very short calls are timed in blocks: a clock read costs tens of nanoseconds, so a 2 us call
 timed alone carries a few percent of timer overhead. When the warm-up shows a call shorter than
 `1 / MAX_TIMER_OVERHEAD` clock reads, each sample becomes the mean of a block of calls sized to
-keep the overhead under 1%. Samples are then block means (`timing_mode = "blocked"`): their
+keep the overhead under 1% (doubled until one block outlasts 100 clock
+reads, as timeit's autorange does). Samples are then block means (`timing_mode = "blocked"`): their
 percentiles describe blocks, not single calls, and the record says so.
 
 On CUDA, `CudaEventClock` times with CUDA events recorded on the stream after a
@@ -114,6 +115,21 @@ def choose_block_size(call_ns: float, overhead_ns: float, limit: float = MAX_TIM
     return int(min(MAX_BLOCK, max(1, math.ceil(overhead_ns / (limit * call_ns)))))
 
 
+def calibrate_block(fn, clock, fastest_ns: float, overhead_ns: float, limit: float = MAX_TIMER_OVERHEAD) -> int:
+    """Double the block until one block outlasts the timer overhead by 1/limit (as timeit's autorange).
+
+    A single-call warm-up reading includes the overhead itself, so it only decides whether
+    blocking is needed; the block size comes from timing blocks.
+    """
+    target_ms = overhead_ns / limit / 1e6
+    if fastest_ns / 1e6 >= target_ms:
+        return 1
+    block = 2
+    while block < MAX_BLOCK and clock.time_block(fn, block) < target_ms:
+        block *= 2
+    return min(block, MAX_BLOCK)
+
+
 def time_callable(fn: Callable[[], object], settings: TimerSettings, sync: Callable[[], None] | None = None,
                   clock=None) -> Timing:
     clock = clock or PerfCounterClock(sync)
@@ -126,7 +142,7 @@ def time_callable(fn: Callable[[], object], settings: TimerSettings, sync: Calla
         n_warm += 1
 
     overhead = clock_overhead_ns()
-    block = settings.block_size or choose_block_size(fastest_ns, overhead)
+    block = settings.block_size or calibrate_block(fn, clock, fastest_ns, overhead)
 
     samples: list[float] = []
     start = wall()
