@@ -43,7 +43,8 @@ def run_peaks(device: str) -> dict:
     """Once per run: measured ceilings, and on a GPU its idle power (the energy baseline)."""
     from bench.measure.roofline import measure_peaks
 
-    peaks = measure_peaks(device)
+    # A GPU needs big operands to leave the launch-bound regime; a CPU reaches its peak at 1024.
+    peaks = measure_peaks(device, n=8192, copy_bytes=2**30) if device == "cuda" else measure_peaks(device)
     if device == "cuda":
         probe = NvmlProbe.open()
         peaks["gpu_idle_power_w"] = probe.idle_power_w() if probe else None
@@ -94,14 +95,25 @@ class CellProbe:
             return CudaEventClock(self.cuda)
         return None
 
+    def _torch_cuda(self) -> bool:
+        """Whether this cell uses torch's CUDA allocator (an ORT CUDA cell does not: leave it untouched)."""
+        if self.device != "cuda":
+            return False
+        if self.cuda is not None:
+            return True
+        import torch
+
+        return torch.cuda.is_initialized()
+
     def before_timing(self) -> None:
-        if self.device == "cuda":
+        if self._torch_cuda():
             memory.reset_cuda_peaks(self.cuda)
 
     def after_timing(self, fn, sync=None) -> dict:
         rec: dict = {}
-        if self.device == "cuda":
+        if self._torch_cuda():
             rec.update(memory.cuda_peaks(self.cuda))
+        if self.device == "cuda":
             rec["nvml_used_bytes"] = self.nvml.used_bytes() if self.nvml else None
         if self.meter is not None:
             rec.update(self.energy_window(fn, sync))
