@@ -131,10 +131,6 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     optimize_s = time.perf_counter() - t
     record.update(static or {})
     record["weight_bytes"] = weight_bytes(artifact)
-    chain = re.sub(r"[^A-Za-z0-9_.=+\-]+", "_", "+".join(applied) or "as-built")
-    record["activation_bytes_estimate"] = activation_estimate(
-        artifact.module if artifact.kind == "torch" else module, inputs, cache,
-        f"{spec.name}-{cell.workload.label}-{chain}")
     record["precision"] = artifact.precision
     record["peak_rss_build_bytes"] = memory.peak_rss_bytes()
     memory.reset_peak_rss()
@@ -164,12 +160,17 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     record.update(probe.after_timing(session.call, session.sync))
     record["peak_rss_infer_bytes"] = memory.peak_rss_bytes()
     record["peak_rss_bytes"] = max(record["peak_rss_build_bytes"], record["peak_rss_infer_bytes"])
+    chain = re.sub(r"[^A-Za-z0-9_.=+\-]+", "_", "+".join(applied) or "as-built")  # after the RSS peaks
+    record["activation_bytes_estimate"] = activation_estimate(
+        artifact.module if artifact.kind == "torch" else module, inputs, cache,
+        f"{spec.name}-{cell.workload.label}-{chain}")
     record.update({"build_s": build_s, "optimize_s": optimize_s, "session_s": session_s,
                    "first_call_s": first_call_s, "step_s": step_s, "thread_settings": thread_settings(),
                    "threads": session.info.get("threads", cell.target.threads),
                    "runtime_info": session.info, "state_before": state_before, "state_after": machine_state()})
     record.update(probe.derived(record, modality=spec.modality, batch_size=cell.workload.batch_size,
-                                seq_len=cell.workload.seq_len, inputs=inputs, output=out))
+                                seq_len=cell.workload.seq_len, inputs=inputs, output=out,
+                                noise_threshold_cv=m.noise_threshold_cv))
     record["cell_wall_s"] = time.perf_counter() - t_cell
     return record
 

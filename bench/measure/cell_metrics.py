@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from bench.measure import energy, memory
-from bench.measure.noise import noise_fields
+from bench.measure.noise import DEFAULT_CV_THRESHOLD, noise_fields
 from bench.measure.nvml import NvmlProbe, gpu_throttled
 from bench.measure.roofline import ceilings, min_bytes_moved, roofline_point, spec_for
 
@@ -139,11 +139,12 @@ class CellProbe:
                 "energy_window_s": seconds, "energy_window_calls": calls,
                 "energy_idle_w_subtracted": getattr(self.meter, "idle_w", None)}
 
-    def derived(self, record: dict, *, modality: str, batch_size: int, seq_len: int | None, inputs, output) -> dict:
+    def derived(self, record: dict, *, modality: str, batch_size: int, seq_len: int | None, inputs, output,
+                noise_threshold_cv: float = DEFAULT_CV_THRESHOLD) -> dict:
         """Noise, roofline and energy fields from what the record already holds."""
         rec: dict = {}
         samples = record.get("latency_samples_ms") or []
-        rec.update(noise_fields(samples))
+        rec.update(noise_fields(samples, noise_threshold_cv))
         p50_s = record["latency_ms_p50"] / 1e3 if record.get("latency_ms_p50") else None
         threads = record.get("threads")
         try:

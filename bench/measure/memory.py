@@ -77,6 +77,9 @@ def activation_bytes_estimate(module, inputs: dict) -> int:
             if isinstance(t, torch.Tensor):
                 total += t.numel() * t.element_size()
 
+    param = next(module.parameters(), None)
+    if param is not None:  # a runtime may have moved the module to its device
+        inputs = {k: v.to(param.device) for k, v in inputs.items()}
     handles = [m.register_forward_hook(hook) for m in module.modules() if not list(m.children())]
     try:
         with torch.inference_mode():
