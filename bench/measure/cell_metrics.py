@@ -51,13 +51,28 @@ def run_peaks(device: str) -> dict:
     return peaks
 
 
+def run_peaks_subprocess(device: str, timeout_s: float = 300) -> dict:
+    """`run_peaks` in a fresh process: the parent of a run never imports torch."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "peaks.json"
+        proc = subprocess.run([sys.executable, "-m", "bench.measure.cell_metrics", device, str(out)],
+                              capture_output=True, text=True, timeout=timeout_s)
+        if proc.returncode != 0 or not out.exists():
+            raise RuntimeError(f"peak measurement failed: {proc.stderr.strip()[-500:]}")
+        return json.loads(out.read_text())
+
+
 def measure_run_peaks(cells, cache_dir: Path) -> dict:
     """Manifest fields: `machine_peaks` (CPU's where the run has CPU cells) and all devices' peaks."""
     devices = sorted({c.target.device for c in cells if c.status == "planned"})
     by_device = {}
     for device in devices:
         try:
-            by_device[device] = run_peaks(device)
+            by_device[device] = run_peaks_subprocess(device)
         except Exception as e:  # a run without ceilings still runs; the roofline falls back to specs
             by_device[device] = {"device": device, "error": f"{type(e).__name__}: {e}"}
             continue
@@ -190,3 +205,9 @@ def activation_estimate(module, inputs, cache: Path, key: str) -> int | None:
     tmp.write_text(json.dumps({"activation_bytes_estimate": value}))
     os.replace(tmp, path)
     return value
+
+
+if __name__ == "__main__":  # python -m bench.measure.cell_metrics DEVICE OUT_JSON
+    import sys
+
+    Path(sys.argv[2]).write_text(json.dumps(run_peaks(sys.argv[1])))
