@@ -98,3 +98,12 @@ def test_timer_uses_cuda_events_and_blocks_on_their_readings():
     t = time_callable(cuda.launch, FAST, clock=CudaEventClock(cuda))
     assert t.clock == "cuda-event" and t.mode == "per-call"
     assert all(s == pytest.approx(0.5) for s in t.samples_ms)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_event_clock_on_a_real_gpu():
+    import torch
+
+    a = torch.randn(2048, 2048, device="cuda")
+    t = time_callable(lambda: a @ a, FAST, clock=CudaEventClock())
+    assert t.clock == "cuda-event" and min(t.samples_ms) > 0

@@ -128,6 +128,7 @@ def measure_peaks(device: str = "cpu", budget_s: float = 0.4, n: int = 1024, cop
     import torch
 
     t0 = time.perf_counter()
+    load_before = os.getloadavg()[0]
     old_threads = torch.get_num_threads()
     if threads is None:
         threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -171,5 +172,7 @@ def measure_peaks(device: str = "cpu", budget_s: float = 0.4, n: int = 1024, cop
         torch.set_num_threads(old_threads)
     return {"matmul_flops_per_s": flops, "mem_bandwidth_Bps": bandwidth, "device": device, "threads": threads,
             "matmul_n": n, "copy_bytes": copy_bytes, "measure_s": time.perf_counter() - t0,
+            # Ceilings measured under load are low: a load above the core count means distrust them.
+            "loadavg_1m_before": load_before, "loadavg_1m_after": os.getloadavg()[0], "cpu_count": os.cpu_count(),
             "method": f"best of repeated {n}x{n} torch.mm per dtype (torch._int_mm for int8); "
                       f"best of repeated {copy_bytes // 2**20} MiB tensor copies, 2 bytes moved per byte copied"}
