@@ -83,6 +83,8 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     state_before = machine_state()
     import torch
 
+    from bench.measure.cell_metrics import CellProbe, activation_estimate
+    from bench.measure.env import thread_settings
     from bench.measure.fidelity import compare_outputs, top1_agreement
     from bench.measure.stats import summarize
     from bench.measure.timer import TimerSettings, time_callable
@@ -95,6 +97,7 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     spec = MODELS.get(cell.model)
     torch.set_num_threads(cell.target.threads)
     seed = cell.measure.seed
+    probe = CellProbe(cell.target.device, cache)
 
     t = time.perf_counter()
     module = spec.build(seed)
@@ -109,13 +112,18 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     applied: list[str] = []
     static = None
     t = time.perf_counter()
+    step_s: dict[str, float] = {}
     for step in cell.resolved:
         opt = OPTIMIZATIONS.get(step.name)
         # Count on the float graph of the shape that actually runs: after structural steps,
         # before numeric ones or an export.
         if static is None and artifact.kind == "torch" and (opt.changes_numerics or opt.produces != "torch"):
             static = static_metrics(spec, artifact, ctx, applied)
+        t_step = time.perf_counter()
         artifact = opt.apply(artifact, opt.parse_params(step.params), ctx)
+        step_s[step.label] = time.perf_counter() - t_step
+        if opt.consumes == "torch" and opt.produces == "onnx":
+            record["export_s"] = record.get("export_s", 0.0) + step_s[step.label]
         if opt.changes_shapes:
             applied.append(step.label)
     if static is None and artifact.kind == "torch":
@@ -132,7 +140,9 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     session = runtime.bind(artifact, cell.target, inputs)
     session_s = time.perf_counter() - t
 
+    t = time.perf_counter()
     out = session.output(session.call())
+    first_call_s = time.perf_counter() - t  # includes lazy work: torch.compile compilation, ORT allocations
     record.update(compare_outputs(out, ref))
     if spec.modality == "vision":
         record["top1_agreement"] = top1_agreement(out, ref)
@@ -140,15 +150,27 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     m = cell.measure
     settings = TimerSettings(warmup_iters=m.warmup_iters, warmup_s=m.warmup_s, min_time_s=m.min_time_s,
                              max_time_s=m.max_time_s, min_samples=m.min_samples, target_rel_ci=m.target_rel_ci)
-    timing = time_callable(session.call, settings, session.sync)
+    probe.before_timing()
+    timing = time_callable(session.call, settings, session.sync, clock=probe.clock(session.sync))
     record.update(summarize(timing.samples_ms))
     record["latency_samples_ms"] = [round(x, 6) for x in timing.samples_ms]
     record["timing_target_met"] = timing.target_met
+    record.update(timing_mode=timing.mode, timing_block_size=timing.block_size, timing_clock=timing.clock,
+                  timing_clock_overhead_ns=timing.clock_overhead_ns)
+    record.update(probe.after_timing(session.call, session.sync))
     record["peak_rss_infer_bytes"] = memory.peak_rss_bytes()
     record["peak_rss_bytes"] = max(record["peak_rss_build_bytes"], record["peak_rss_infer_bytes"])
+    chain = re.sub(r"[^A-Za-z0-9_.=+\-]+", "_", "+".join(applied) or "as-built")  # after the RSS peaks
+    record["activation_bytes_estimate"] = activation_estimate(
+        artifact.module if artifact.kind == "torch" else module, inputs, cache,
+        f"{spec.name}-{cell.workload.label}-{chain}")
     record.update({"build_s": build_s, "optimize_s": optimize_s, "session_s": session_s,
+                   "first_call_s": first_call_s, "step_s": step_s, "thread_settings": thread_settings(),
                    "threads": session.info.get("threads", cell.target.threads),
                    "runtime_info": session.info, "state_before": state_before, "state_after": machine_state()})
+    record.update(probe.derived(record, modality=spec.modality, batch_size=cell.workload.batch_size,
+                                seq_len=cell.workload.seq_len, inputs=inputs, output=out,
+                                noise_threshold_cv=m.noise_threshold_cv))
     if session.annotate is not None:  # runtime-specific fields: I/O-binding label, edge projection
         record.update(session.annotate(record))
     record["cell_wall_s"] = time.perf_counter() - t_cell

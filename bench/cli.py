@@ -57,6 +57,10 @@ def cmd_run(args) -> int:
         "environment": capture(), "started_at": datetime.now(UTC).isoformat(), "finished_at": None,
     }
     store.write_manifest(manifest)
+    from bench.measure.cell_metrics import measure_run_peaks
+
+    manifest.update(measure_run_peaks(plan.cells, store.cache_dir))  # roofline ceilings, once per run
+    store.write_manifest(manifest)
     t0 = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), transient=False) as progress:

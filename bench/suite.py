@@ -120,6 +120,7 @@ class Measure(BaseModel):
     max_time_s: float = Field(default=5.0, gt=0)
     min_samples: int = Field(default=10, ge=1)
     target_rel_ci: float = Field(default=0.02, gt=0)
+    noise_threshold_cv: float = Field(default=0.05, gt=0)  # above it a cell is flagged `noisy`
     timeout_s: float = Field(default=600, gt=0)
     seed: int = 0
 

@@ -71,7 +71,25 @@ def capture() -> dict:
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "thread_env": {k: os.environ[k] for k in THREAD_ENV if k in os.environ},
         "git_commit": git_commit(str(Path(__file__).resolve().parents[2])),
         "packages": package_versions(),
         **machine_state(),
     }
+
+
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "KMP_AFFINITY", "GOMP_CPU_AFFINITY",
+              "OMP_PROC_BIND")
+
+
+def thread_settings() -> dict:
+    """Thread counts and CPU affinity the process actually runs with (torch's only if imported)."""
+    import sys
+
+    out: dict = {"affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+                 "env": {k: os.environ[k] for k in THREAD_ENV if k in os.environ}}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        out["torch_threads"] = torch.get_num_threads()
+        out["torch_interop_threads"] = torch.get_num_interop_threads()
+    return out

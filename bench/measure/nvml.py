@@ -1,0 +1,122 @@
+"""GPU state and energy through NVML (pynvml, from the nvidia-ml-py package).
+
+Everything here degrades to None: a query the GPU or driver does not support (the total-energy
+counter needs Volta or newer) is reported as missing, never guessed. Tests pass a fake module
+with the same function names as `nvml`.
+"""
+
+from __future__ import annotations
+
+import time
+
+# Throttle-reason bits (nvml.h, nvmlClocksThrottleReason*). Idle, application-clock and sync-boost
+# settings lower clocks on purpose; the others mean the GPU ran slower than it was asked to.
+THROTTLE_BITS = {
+    0x1: "gpu_idle",
+    0x2: "applications_clocks_setting",
+    0x4: "sw_power_cap",
+    0x8: "hw_slowdown",
+    0x10: "sync_boost",
+    0x20: "sw_thermal_slowdown",
+    0x40: "hw_thermal_slowdown",
+    0x80: "hw_power_brake_slowdown",
+    0x100: "display_clock_setting",
+}
+THROTTLING = {"sw_power_cap", "hw_slowdown", "sw_thermal_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown"}
+
+# The total-energy counter is refreshed every few tens of milliseconds on current drivers; a
+# window of one second keeps the quantisation error well under 10%.
+MIN_ENERGY_WINDOW_S = 1.0
+
+
+def decode_throttle(mask: int | None) -> list[str]:
+    if mask is None:
+        return []
+    return [name for bit, name in THROTTLE_BITS.items() if mask & bit]
+
+
+class NvmlProbe:
+    """One GPU, by index. `NvmlProbe.open()` returns None where NVML cannot be used."""
+
+    def __init__(self, nvml, index: int = 0):
+        self.nvml = nvml
+        self.handle = nvml.nvmlDeviceGetHandleByIndex(index)
+
+    @classmethod
+    def open(cls, index: int = 0, nvml=None) -> NvmlProbe | None:
+        try:
+            if nvml is None:
+                import pynvml as nvml
+            nvml.nvmlInit()
+            return cls(nvml, index)
+        except Exception:  # no driver, no GPU, no package: there is nothing to read
+            return None
+
+    def _q(self, fn_name: str, *args):
+        fn = getattr(self.nvml, fn_name, None)
+        if fn is None:
+            return None
+        try:
+            return fn(self.handle, *args)
+        except Exception:  # NVMLError_NotSupported and friends
+            return None
+
+    def name(self) -> str | None:
+        n = self._q("nvmlDeviceGetName")
+        return n.decode() if isinstance(n, bytes) else n
+
+    def energy_j(self) -> float | None:
+        mj = self._q("nvmlDeviceGetTotalEnergyConsumption")
+        return None if mj is None else mj / 1e3
+
+    def power_w(self) -> float | None:
+        mw = self._q("nvmlDeviceGetPowerUsage")
+        return None if mw is None else mw / 1e3
+
+    def used_bytes(self) -> int | None:
+        info = self._q("nvmlDeviceGetMemoryInfo")
+        return None if info is None else int(info.used)
+
+    def throttle_mask(self) -> int | None:
+        mask = self._q("nvmlDeviceGetCurrentClocksEventReasons")
+        if mask is None:
+            mask = self._q("nvmlDeviceGetCurrentClocksThrottleReasons")
+        return mask
+
+    def state(self) -> dict:
+        n = self.nvml
+        sm = self._q("nvmlDeviceGetClockInfo", getattr(n, "NVML_CLOCK_SM", 1))
+        mem = self._q("nvmlDeviceGetClockInfo", getattr(n, "NVML_CLOCK_MEM", 2))
+        limit = self._q("nvmlDeviceGetEnforcedPowerLimit")
+        mask = self.throttle_mask()
+        reasons = decode_throttle(mask)
+        return {
+            "name": self.name(),
+            "sm_clock_mhz": sm,
+            "mem_clock_mhz": mem,
+            "temperature_c": self._q("nvmlDeviceGetTemperature", getattr(n, "NVML_TEMPERATURE_GPU", 0)),
+            "power_limit_w": None if limit is None else limit / 1e3,
+            "power_w": self.power_w(),
+            "throttle_mask": mask,
+            "throttle_reasons": reasons,
+            "throttled": None if mask is None else bool(set(reasons) & THROTTLING),
+        }
+
+    def idle_power_w(self, seconds: float = 0.5, interval: float = 0.05) -> float | None:
+        """Mean power over a quiet window: the baseline subtracted from counter energy."""
+        readings = []
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            p = self.power_w()
+            if p is None:
+                return None
+            readings.append(p)
+            time.sleep(interval)
+        return sum(readings) / len(readings) if readings else None
+
+
+def gpu_throttled(*states: dict | None) -> bool | None:
+    """True if any state saw throttling; None where no state could tell."""
+    seen = [s.get("throttled") for s in states if s]
+    known = [t for t in seen if t is not None]
+    return any(known) if known else None
