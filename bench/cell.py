@@ -151,7 +151,8 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     settings = TimerSettings(warmup_iters=m.warmup_iters, warmup_s=m.warmup_s, min_time_s=m.min_time_s,
                              max_time_s=m.max_time_s, min_samples=m.min_samples, target_rel_ci=m.target_rel_ci)
     probe.before_timing()
-    timing = time_callable(session.call, settings, session.sync, clock=probe.clock(session.sync))
+    clock = probe.clock(session.sync if session.cuda_events else None)
+    timing = time_callable(session.call, settings, session.sync, clock=clock)
     record.update(summarize(timing.samples_ms))
     record["latency_samples_ms"] = [round(x, 6) for x in timing.samples_ms]
     record["timing_target_met"] = timing.target_met

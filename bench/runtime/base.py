@@ -27,6 +27,9 @@ class Session:
     # Top-level record fields the runtime adds once the cell's metrics are known (a projection
     # needs the FLOP count; an I/O-binding label needs nothing): record -> extra fields.
     annotate: Callable[[dict], dict] | None = None
+    # CUDA events on torch's stream bracket torch's GPU work only; a runtime with its own streams
+    # (ONNX Runtime) is timed on the host clock after its own synchronisation.
+    cuda_events: bool = True
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ def _cuda_session(ort, sess, feeds: dict[str, np.ndarray], copies: str, info: di
     def output(b):  # device->host, for fidelity only: never timed
         return np.asarray(b.copy_outputs_to_cpu()[0], dtype=np.float32)
 
-    return Session(call=call, output=output, sync=binding.synchronize_outputs, info=info,
+    return Session(call=call, output=output, sync=binding.synchronize_outputs, info=info, cuda_events=False,
                    annotate=lambda record: dict(labels))
 
 
