@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--out", help="output directory (default: reports/<run-id>)")
     p.set_defaults(fn=cmd_report)
+
+    from bench.survey import add_parser as add_survey_parser  # `bench survey RUN_DIR` (issue 5)
+
+    add_survey_parser(sub)
     return ap
 
 
