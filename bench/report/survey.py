@@ -115,6 +115,15 @@ def points_for(fig: str, ok: pd.DataFrame) -> list[Point]:
 
 # --- figures --------------------------------------------------------------------------------------
 
+def _log_x(ax) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _style(names: list[str]) -> dict[str, tuple[str, str]]:
     out = {}
     for i, s in enumerate(sorted(set(names))):
@@ -142,7 +151,7 @@ def cost_figure(fig: str, pts: list[Point]) -> str:
                 ax.plot(meas, y, marker, color=color, ms=6, linestyle="none")
                 if _isnum(pub):
                     ax.plot([pub, meas], [y, y], color="#999", lw=0.7)
-        ax.set_xscale("log")
+        _log_x(ax)
         ax.set_xlabel(("▶ " if pcol == main_col else "") + label + (" (survey axis)" if pcol == main_col else ""))
     axes[0].set_ylabel("published ImageNet top-1 (%)")
     for s, (color, marker) in style.items():
@@ -193,7 +202,7 @@ def hardware_figure(fig: str, pts: list[Point], ok: pd.DataFrame) -> str | None:
                 ax.plot(x, y, marker, color=color, ms=6, linestyle="none")
                 ax.annotate(_short(p.row["model_or_technique"]), (x, y), fontsize=5.5, xytext=(3, 2),
                             textcoords="offset points", color="#444")
-        ax.set_xscale("log")
+        _log_x(ax)
         ax.set_xlabel(label)
     axes[0].set_ylabel("published ImageNet top-1 (%)")
     for t, (color, marker) in tstyle.items():
