@@ -78,10 +78,14 @@ def _ok(df: pd.DataFrame) -> pd.DataFrame:
     return ok
 
 
+# Chains that realise a published precision: dynamic int8 exists for both runtimes.
+EQUIVALENT = {"torch-dynamic-int8": ("torch-dynamic-int8", "ort-dynamic-int8")}
+
+
 def _native(ok: pd.DataFrame, row) -> pd.DataFrame:
     """Records of the row's architecture and precision at batch 1 and the published resolution."""
     opt = row["optimization"] or "fp32"
-    g = ok[(ok["model"] == row["zoo_model"]) & (ok["optimization"] == opt)]
+    g = ok[(ok["model"] == row["zoo_model"]) & ok["optimization"].isin(EQUIVALENT.get(opt, (opt,)))]
     if g.empty:
         return g
     b1 = g[g["batch_size"] == 1]
@@ -238,8 +242,9 @@ def reported_vs_measured(ok: pd.DataFrame) -> pd.DataFrame:
                 if not len(v):
                     continue
                 meas = float(v.iloc[0]) / scale
+                opts = sorted(set(g["optimization"]))
                 rows.append({"figures": ", ".join(r["figures"]), "point": r["model_or_technique"],
-                             "zoo_model": r["zoo_model"], "optimization": r["optimization"] or "fp32",
+                             "zoo_model": r["zoo_model"], "optimization": ", ".join(opts),
                              "quantity": label + (f" [{rt}]" if rt else ""), "published": pub,
                              "published_text": _published_text(r, pcol),
                              "measured": meas, "ratio": meas / pub if pub else np.nan,
