@@ -82,9 +82,16 @@ def _ok(df: pd.DataFrame) -> pd.DataFrame:
 EQUIVALENT = {"torch-dynamic-int8": ("torch-dynamic-int8", "ort-dynamic-int8")}
 
 
-def _native(ok: pd.DataFrame, row) -> pd.DataFrame:
-    """Records of the row's architecture and precision at batch 1 and the published resolution."""
-    opt = row["optimization"] or "fp32"
+def _native(ok: pd.DataFrame, row, precision: bool = True) -> pd.DataFrame:
+    """Records of the row's architecture at batch 1 and the published resolution.
+
+    With `precision`, only cells whose chain realises the point's precision (a W6 or W4 point has
+    none on main, so it gets no latency or size); without, the fp32 cells, whose parameter and
+    MAC counts are the architecture's whatever the precision.
+    """
+    if not row["zoo_model"] or (precision and not row["optimization"]):
+        return ok.iloc[0:0]
+    opt = row["optimization"] if precision else "fp32"
     g = ok[(ok["model"] == row["zoo_model"]) & ok["optimization"].isin(EQUIVALENT.get(opt, (opt,)))]
     if g.empty:
         return g
@@ -101,20 +108,23 @@ def _native(ok: pd.DataFrame, row) -> pd.DataFrame:
 @dataclass
 class Point:
     row: pd.Series
-    records: pd.DataFrame  # matching ok records, one per target (may be empty)
+    records: pd.DataFrame  # cells realising the point's architecture and precision, one per target
+    arch: pd.DataFrame  # fp32 cells of the architecture: its parameter and MAC counts
 
     @property
     def measured(self) -> bool:
         return not self.records.empty
 
     def static(self, col: str):
-        vals = self.records[col].dropna() if col in self.records else []
+        # Size depends on precision; parameters and MACs are the architecture's.
+        src = self.records if col == "weight_bytes" else pd.concat([self.records, self.arch])
+        vals = src[col].dropna() if col in src else []
         return float(vals.iloc[0]) if len(vals) else None
 
 
 def points_for(fig: str, ok: pd.DataFrame) -> list[Point]:
     ref = reference.for_figure(fig)
-    return [Point(r, _native(ok, r) if r["zoo_model"] else ok.iloc[0:0]) for _, r in ref.iterrows()]
+    return [Point(r, _native(ok, r), _native(ok, r, precision=False)) for _, r in ref.iterrows()]
 
 
 # --- figures --------------------------------------------------------------------------------------
@@ -227,10 +237,10 @@ def reported_vs_measured(ok: pd.DataFrame) -> pd.DataFrame:
     rows = []
     ref = reference.load()
     for _, r in ref[ref["zoo_model"] != ""].iterrows():
-        recs = _native(ok, r)
-        if recs.empty:
-            continue
         for pcol, mcol, scale, label in COST_AXES:
+            recs = _native(ok, r) if mcol == "weight_bytes" else pd.concat([_native(ok, r), _native(ok, r, False)])
+            if recs.empty:
+                continue
             pub = r[pcol]
             vals = recs[mcol].dropna() if mcol in recs else []
             if not _isnum(pub) or not len(vals):
