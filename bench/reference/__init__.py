@@ -21,11 +21,14 @@ Cost conventions: vision papers print MACs under the name "FLOPs"; `macs_G` hold
 
 from __future__ import annotations
 
+import csv
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported lazily: model specs read costs in every cell process
+    import pandas as pd
 
 PATH = Path(__file__).with_name("published.csv")
 
@@ -53,7 +56,7 @@ _MARK = re.compile(r"\[([^\]]+)\]")
 
 def _split(cell) -> tuple[float | None, str]:
     """'11.17 [derived]' -> (11.17, 'derived'); a range or text -> (None, text)."""
-    if cell is None or (isinstance(cell, float) and pd.isna(cell)):
+    if cell is None or (isinstance(cell, float) and cell != cell):
         return None, ""
     text = str(cell).strip()
     mark = "; ".join(_MARK.findall(text))
@@ -69,6 +72,8 @@ def _split(cell) -> tuple[float | None, str]:
 
 @lru_cache(maxsize=1)
 def _load_cached() -> pd.DataFrame:
+    import pandas as pd
+
     raw = pd.read_csv(PATH, dtype=str, keep_default_na=False, na_values=[""])
     df = raw.copy()
     for col in NUMERIC:
@@ -105,6 +110,17 @@ def point(model_or_technique: str) -> pd.Series:
     if hit.empty:
         raise KeyError(f"no published row named {model_or_technique!r}")
     return hit.iloc[0]
+
+
+@cache
+def published_cost(model_or_technique: str) -> tuple[float | None, float | None]:
+    """(params_M, macs_G) of one row, read with the csv module: model specs call this in every
+    cell process, which should not pay for importing pandas."""
+    with open(PATH, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["model_or_technique"] == model_or_technique:
+                return _split(row["params_M"] or None)[0], _split(row["macs_G"] or None)[0]
+    raise KeyError(f"no published row named {model_or_technique!r}")
 
 
 def within(measured: float, published: float, printed: str, rel_tol: float) -> bool:

@@ -18,25 +18,23 @@ from __future__ import annotations
 
 import timm
 
-from bench.reference import point
+from bench.reference import published_cost
 from bench.zoo.base import MODELS, ModelSpec, Workload
 from bench.zoo.vision import Logits, _vit, image_inputs
 
 
 def _published(name: str, timm_name: str, family: str, reference: str, *, size: int, description: str):
-    ref = point(reference)
-
     def build():
         return Logits(timm.create_model(timm_name, pretrained=False))
 
     def params():
-        return round(ref["params_M"] * 1e6)
+        return round(published_cost(reference)[0] * 1e6)
 
     def macs(w: Workload):
         # Published at the paper's resolution; other sizes scale with pixel count (an estimate for
         # convolutional stages; attention stages grow faster).
         side = w.image_size or size
-        return round(ref["macs_G"] * 1e9 * w.batch_size * (side / size) ** 2)
+        return round(published_cost(reference)[1] * 1e9 * w.batch_size * (side / size) ** 2)
 
     MODELS.add(ModelSpec(name, family, "vision", build, image_inputs, params, macs, default_size=size,
                          description=description,
