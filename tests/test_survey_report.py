@@ -128,3 +128,12 @@ def test_cli_survey(tmp_path, cli, rendered):
     assert (tmp_path / "cli-out" / "survey.html").exists() and (tmp_path / "cli-out" / "reported_vs_measured.csv").exists()
     bad = cli("survey", tmp_path / "nope")
     assert bad.returncode == 2 and "not a directory" in bad.stderr
+
+
+def test_hardware_name_for_cpu_and_cuda_records():
+    from bench.report.survey import hardware_name
+
+    assert hardware_name({"environment": {"cpu_model": CPU}}, {"device": "cpu", "threads": 2}) == f"{CPU}, 2 threads"
+    h100 = {"environment": {"gpus": [{"name": "NVIDIA H100 80GB HBM3"}]}}
+    assert hardware_name(h100, {"device": "cuda"}) == "NVIDIA H100 80GB HBM3"
+    assert hardware_name({"environment": {"gpu_name": "A100"}}, {"device": "cuda"}) == "A100"
