@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bench.edge.cli import add_commands  # export-edge, import, summary
 
     add_commands(sub)
+
+    from bench.survey import add_parser as add_survey_parser  # `bench survey RUN_DIR`
+
+    add_survey_parser(sub)
     return ap
 
 

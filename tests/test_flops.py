@@ -11,7 +11,11 @@ def _workload(spec, batch=1):
     return Workload(batch, seq_len=128) if spec.modality == "text" else Workload(batch, image_size=spec.default_size)
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+# Models whose spec returns the published figure are checked against it in tests/test_survey_zoo.py.
+CLOSED_FORM = [n for n in MODELS.names() if MODELS.get(n).config.get("cost_source") != "published"]
+
+
+@pytest.mark.parametrize("name", CLOSED_FORM)
 def test_counted_macs_and_params_match_closed_form(name):
     spec = MODELS.get(name)
     model = spec.build()

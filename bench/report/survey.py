@@ -1,0 +1,428 @@
+"""The survey's five figures, redrawn from a run, and the axes the survey lacks.
+
+The survey (Chitty-Venkata et al., 2023) plots published top-1 accuracy against parameters,
+FLOPs and model size. This module puts each published point beside the same architecture as this
+suite measured it: the accuracy stays the paper's (the zoo's weights are random, so accuracy is
+never measured here, and the figures say so), the cost becomes the counted one. It then draws the
+same accuracies against measured latency, memory and energy per target, where a model that wins
+on parameters can lose on time. Published speedups from the survey's NLP text are set against
+this run's speedups on each target, naming both machines.
+
+`survey_section(df, manifest)` returns an HTML fragment for the run report; `bench survey RUN_DIR`
+writes it as a standalone page with each figure as an SVG file and the table as CSV.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench import reference
+from bench.report import plots
+
+COST_AXES = [  # (published column, measured column, scale to the published unit, label)
+    ("params_M", "params", 1e6, "parameters (M)"),
+    ("macs_G", "macs", 1e9, "MACs (G)"),
+    ("size_MB", "weight_bytes", 1e6, "model size (MB)"),
+]
+_VARIANT = re.compile(r"-(XXS|XS|S|T|Ti|B|L\d|L|\d[\d.]*S?|Tiny|Small|Base|Large|Medium|\d+M)$", re.I)
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.8rem}
+th,td{border:1px solid #ddd;padding:.2rem .45rem;text-align:right}th{background:#f4f4f4}
+td.l,th.l{text-align:left}.note{font-size:.85rem;color:#555}.figure svg{max-width:100%;height:auto}
+"""
+
+
+def esc(x) -> str:
+    return html.escape("" if x is None else str(x), quote=True)
+
+
+def _isnum(x) -> bool:
+    return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
+def _fmt(x, fmt="{:.3g}") -> str:
+    return fmt.format(x) if _isnum(x) else "—"
+
+
+def _series(name: str) -> str:
+    first = re.split(r"[ (]", name.strip())[0]
+    return _VARIANT.sub("", first) or first
+
+
+def _table(headers, rows, left=1) -> str:
+    head = "".join(f'<th class="{"l" if i < left else ""}">{esc(h)}</th>' for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(r))
+                   + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# --- matching published rows with records -------------------------------------------------------
+
+def _ok(df: pd.DataFrame) -> pd.DataFrame:
+    if df is None or df.empty or "status" not in df.columns:
+        return pd.DataFrame(columns=["model", "optimization", "target", "status"])
+    ok = df[df["status"] == "ok"].copy()
+    for col in ("model", "optimization", "runtime", "params", "macs", "weight_bytes", "latency_ms_p50", "batch_size", "image_size", "seq_len",
+                "peak_rss_infer_bytes", "cuda_peak_allocated_bytes", "energy_j_per_inference", "device", "target"):
+        if col not in ok.columns:
+            ok[col] = np.nan
+    return ok
+
+
+# Chains that realise a published precision: dynamic int8 exists for both runtimes.
+EQUIVALENT = {"torch-dynamic-int8": ("torch-dynamic-int8", "ort-dynamic-int8")}
+
+
+def _native(ok: pd.DataFrame, row, precision: bool = True) -> pd.DataFrame:
+    """Records of the row's architecture at batch 1 and the published resolution.
+
+    With `precision`, only cells whose chain realises the point's precision (a W6 or W4 point has
+    none on main, so it gets no latency or size); without, the fp32 cells, whose parameter and
+    MAC counts are the architecture's whatever the precision.
+    """
+    if not row["zoo_model"] or (precision and not row["optimization"]):
+        return ok.iloc[0:0]
+    opt = row["optimization"] if precision else "fp32"
+    g = ok[(ok["model"] == row["zoo_model"]) & ok["optimization"].isin(EQUIVALENT.get(opt, (opt,)))]
+    if g.empty:
+        return g
+    b1 = g[g["batch_size"] == 1]
+    g = b1 if not b1.empty else g
+    size_col = "seq_len" if _isnum(row["seq_len"]) and not _isnum(row["resolution"]) else "image_size"
+    want = row["seq_len"] if size_col == "seq_len" else row["resolution"]
+    if _isnum(want):
+        same = g[g[size_col] == want]
+        g = same if not same.empty else g
+    return g
+
+
+@dataclass
+class Point:
+    row: pd.Series
+    records: pd.DataFrame  # cells realising the point's architecture and precision, one per target
+    arch: pd.DataFrame  # fp32 cells of the architecture: its parameter and MAC counts
+
+    @property
+    def measured(self) -> bool:
+        return not self.records.empty
+
+    def static(self, col: str):
+        # Size depends on precision; parameters and MACs are the architecture's.
+        src = self.records if col == "weight_bytes" else pd.concat([self.records, self.arch])
+        vals = src[col].dropna() if col in src else []
+        return float(vals.iloc[0]) if len(vals) else None
+
+
+def points_for(fig: str, ok: pd.DataFrame) -> list[Point]:
+    ref = reference.for_figure(fig)
+    return [Point(r, _native(ok, r), _native(ok, r, precision=False)) for _, r in ref.iterrows()]
+
+
+# --- figures --------------------------------------------------------------------------------------
+
+def _log_x(ax) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _style(names: list[str]) -> dict[str, tuple[str, str]]:
+    out = {}
+    for i, s in enumerate(sorted(set(names))):
+        out[s] = (plots.OKABE_ITO[i % len(plots.OKABE_ITO)], plots.MARKERS[(i // len(plots.OKABE_ITO)) % len(plots.MARKERS)])
+    return out
+
+
+def cost_figure(fig: str, pts: list[Point]) -> str:
+    """Published accuracy against published cost (hollow) and measured cost (filled), three axes."""
+    plt = plots.plt
+    withacc = [p for p in pts if _isnum(p.row["accuracy_value"])]
+    style = _style([_series(p.row["model_or_technique"]) for p in withacc])
+    fig_, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
+    main_col = reference.FIGURE_AXIS[fig][0]
+    for ax, (pcol, mcol, scale, label) in zip(axes, COST_AXES):
+        for p in withacc:
+            color, marker = style[_series(p.row["model_or_technique"])]
+            y = p.row["accuracy_value"]
+            pub = p.row[pcol]
+            meas = p.static(mcol)
+            meas = meas / scale if meas is not None else None
+            if _isnum(pub):
+                ax.plot(pub, y, marker, mfc="none", mec=color, ms=6, linestyle="none")
+            if meas is not None:
+                ax.plot(meas, y, marker, color=color, ms=6, linestyle="none")
+                if _isnum(pub):
+                    ax.plot([pub, meas], [y, y], color="#999", lw=0.7)
+        _log_x(ax)
+        ax.set_xlabel(("▶ " if pcol == main_col else "") + label + (" (survey axis)" if pcol == main_col else ""))
+    axes[0].set_ylabel("published ImageNet top-1 (%)")
+    for s, (color, marker) in style.items():
+        axes[2].plot([], [], marker, color=color, label=s)
+    axes[2].plot([], [], "o", mfc="none", mec="grey", label="published cost")
+    axes[2].plot([], [], "o", color="grey", label="measured cost (this run)")
+    axes[2].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig_.suptitle(f"{reference.FIGURES[fig]} — published accuracy; hollow: published cost, filled: counted here")
+    return plots.to_svg(fig_)
+
+
+def _memory(rec) -> float | None:
+    for col in ("cuda_peak_allocated_bytes", "peak_rss_infer_bytes"):
+        v = rec.get(col)
+        if _isnum(v):
+            return float(v) / 1e6
+    return None
+
+
+def hardware_axes(records: pd.DataFrame) -> list[tuple[str, str]]:
+    axes = [("latency_ms_p50", "median latency (ms, batch 1)"),
+            ("memory", "peak memory (MB: CUDA allocator, else process RSS)")]
+    if "energy_j_per_inference" in records.columns and records["energy_j_per_inference"].notna().any():
+        axes.append(("energy_j_per_inference", "energy per inference (J; source in records)"))
+    return axes
+
+
+def hardware_figure(fig: str, pts: list[Point], ok: pd.DataFrame) -> str | None:
+    """The same published accuracies against what each target measured."""
+    measured = [p for p in pts if p.measured and _isnum(p.row["accuracy_value"])]
+    if not measured:
+        return None
+    plt = plots.plt
+    allrec = pd.concat([p.records for p in measured])
+    axes_spec = hardware_axes(allrec)
+    targets = sorted(set(allrec["target"].astype(str)))
+    tstyle = {t: (plots.OKABE_ITO[i % 8], plots.MARKERS[i % 8]) for i, t in enumerate(targets)}
+    fig_, axes = plt.subplots(1, len(axes_spec), figsize=(4.3 * len(axes_spec) + 1.5, 4.2), sharey=True, squeeze=False)
+    axes = axes[0]
+    for ax, (col, label) in zip(axes, axes_spec):
+        for p in measured:
+            y = p.row["accuracy_value"]
+            for _, rec in p.records.iterrows():
+                x = _memory(rec) if col == "memory" else rec.get(col)
+                if not _isnum(x):
+                    continue
+                color, marker = tstyle[str(rec["target"])]
+                ax.plot(x, y, marker, color=color, ms=6, linestyle="none")
+                ax.annotate(_short(p.row["model_or_technique"]), (x, y), fontsize=5.5, xytext=(3, 2),
+                            textcoords="offset points", color="#444")
+        if col == "memory":  # process RSS sits in a narrow band above the framework's floor
+            ax.ticklabel_format(axis="x", style="plain", useOffset=False)
+        else:
+            _log_x(ax)
+        ax.set_xlabel(label)
+    axes[0].set_ylabel("published ImageNet top-1 (%)")
+    for t, (color, marker) in tstyle.items():
+        axes[-1].plot([], [], marker, color=color, label=t)
+    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, title="target")
+    fig_.suptitle(f"{reference.FIGURES[fig].split(':')[0]} on hardware — published accuracy against measured cost per target")
+    return plots.to_svg(fig_)
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= 22 else name[:21] + "…"
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+def reported_vs_measured(ok: pd.DataFrame) -> pd.DataFrame:
+    """One row per published point with a zoo architecture and quantity: published, measured, ratio."""
+    rows = []
+    ref = reference.load()
+    for _, r in ref[ref["zoo_model"] != ""].iterrows():
+        for pcol, mcol, scale, label in COST_AXES:
+            recs = _native(ok, r) if mcol == "weight_bytes" else pd.concat([_native(ok, r), _native(ok, r, False)])
+            if recs.empty:
+                continue
+            pub = r[pcol]
+            vals = recs[mcol].dropna() if mcol in recs else []
+            if not _isnum(pub) or not len(vals):
+                continue
+            # weight_bytes differ by runtime format (state dict vs ONNX file): one row per format.
+            groups = recs.groupby("runtime") if mcol == "weight_bytes" and "runtime" in recs else [("", recs)]
+            for rt, g in groups:
+                v = g[mcol].dropna()
+                if not len(v):
+                    continue
+                meas = float(v.iloc[0]) / scale
+                opts = sorted(set(g["optimization"]))
+                rows.append({"figures": ", ".join(r["figures"]), "point": r["model_or_technique"],
+                             "zoo_model": r["zoo_model"], "optimization": ", ".join(opts),
+                             "quantity": label + (f" [{rt}]" if rt else ""), "published": pub,
+                             "published_text": _published_text(r, pcol),
+                             "measured": meas, "ratio": meas / pub if pub else np.nan,
+                             "status": r["status"], "explanation": r["explanation"], "source": r["source"]})
+    return pd.DataFrame(rows)
+
+
+def _published_text(r, pcol: str) -> str:
+    if pcol == "size_MB":
+        return f"{r['size_MB']:.4g}" + (" [derived: params x bits / 8]" if not r["size_bytes_text"] or "derived" in
+                                         r["size_bytes_text"] else "")
+    return r.get(f"{pcol}_text", "")
+
+
+def hardware_name(manifest: dict, rec) -> str:
+    env = (manifest or {}).get("environment", {}) or {}
+    if str(rec.get("device")) == "cuda":
+        gs = rec.get("gpu_state") if isinstance(rec.get("gpu_state"), dict) else {}
+        gpus = env.get("gpus") if isinstance(env.get("gpus"), list) else []
+        first = gpus[0] if gpus and isinstance(gpus[0], dict) else {}
+        name = (env.get("gpu_name") or (gs or {}).get("name") or env.get("gpu_model") or first.get("name"))
+        return str(name or "CUDA GPU (model not recorded)")
+    threads = rec.get("threads")
+    t = f", {int(threads)} threads" if _isnum(threads) else ""
+    return f"{env.get('cpu_model') or 'CPU (model not recorded)'}{t}"
+
+
+NLP_CLAIMS = [  # (published row, this suite's fast model, its optimization, baseline model, baseline optimization)
+    ("DistilBERT-base-uncased (6L-768)", "distilbert", "fp32", "bert-base", "fp32"),
+    ("TinyBERT-4 (4L-312d)", "tinybert-4", "fp32", "bert-base", "fp32"),
+    ("MobileBERT", "mobilebert", "fp32", "bert-base", "fp32"),
+    ("Q8BERT (QAT W8A8) BERT-base", "bert-base", "torch-dynamic-int8", "bert-base", "fp32"),
+    ("Q8BERT (QAT W8A8) BERT-base", "bert-base", "ort-dynamic-int8", "bert-base", "fp32"),
+    ("I-BERT integer-only INT8 (RoBERTa-base)", "bert-base", "ort-dynamic-int8", "bert-base", "fp32"),
+]
+
+
+def _samples(rec) -> list[float] | None:
+    s = rec.get("latency_samples_ms")
+    return list(s) if isinstance(s, (list, tuple, np.ndarray)) and len(s) >= 2 else None
+
+
+def nlp_speedups(ok: pd.DataFrame, manifest: dict) -> pd.DataFrame:
+    """Published NLP speedups beside this run's, per target and workload (never across rows)."""
+    from bench.measure.stats import compare
+
+    rows = []
+    for claim, fast, fast_opt, base, base_opt in NLP_CLAIMS:
+        try:
+            ref = reference.point(claim)
+        except KeyError:
+            continue
+        fr = ok[(ok["model"] == fast) & (ok["optimization"] == fast_opt)]
+        for _, a in fr.iterrows():
+            # The fp32 baseline runs on the fp32 path of the same runtime family where possible:
+            # an ORT int8 cell compares with the ORT fp32 cell of the same target.
+            br = ok[(ok["model"] == base) & (ok["optimization"] == base_opt) & (ok["target"] == a["target"])
+                    & (ok["batch_size"] == a["batch_size"]) & (ok["seq_len"] == a["seq_len"])]
+            if br.empty:
+                continue
+            b = br.iloc[0]
+            sa, sb = _samples(a), _samples(b)
+            if sa and sb:
+                c = compare(sa, sb)
+            else:
+                c = {"speedup": b["latency_ms_p50"] / a["latency_ms_p50"], "ci_low": np.nan, "ci_high": np.nan,
+                     "verdict": "no samples stored"}
+            rows.append({"claim": claim, "published_speedup": ref["speedup_text"] or ref["speedup_hardware"],
+                         "published_hardware": ref["speedup_hardware"] or "not stated",
+                         "measured_model": f"{fast} ({fast_opt})", "baseline": f"{base} ({base_opt})",
+                         "target": a["target"], "hardware": hardware_name(manifest, a),
+                         "workload": f"b{int(a['batch_size'])} s{int(a['seq_len'])}" if _isnum(a["seq_len"]) else "",
+                         "measured_speedup": c["speedup"], "ci_low": c["ci_low"], "ci_high": c["ci_high"],
+                         "verdict": c["verdict"], "source": ref["source"]})
+    return pd.DataFrame(rows)
+
+
+# --- assembly -------------------------------------------------------------------------------------
+
+INTRO = ("Accuracy in every figure is the published top-1 from the reference data (bench/reference/published.csv, "
+         "each point with its source); this suite builds the architectures with random weights and never measures "
+         "accuracy. Hollow markers are the papers' own cost figures, filled markers the cost counted on the graph "
+         "that ran. Points whose architecture is not buildable on this branch (pruned, token-pruned or searched "
+         "networks) appear only as published points; the reported-vs-measured table says why.")
+
+
+def build(df: pd.DataFrame, manifest: dict, figures: tuple[str, ...] | None = None) -> dict:
+    """Everything the section shows: {fig: (cost_svg, hardware_svg | None)}, and the two tables."""
+    ok = _ok(df)
+    figs = {}
+    for fig in reference.FIGURES if figures is None else figures:
+        pts = points_for(fig, ok)
+        figs[fig] = (cost_figure(fig, pts), hardware_figure(fig, pts, ok))
+    return {"figures": figs, "rvm": reported_vs_measured(ok), "nlp": nlp_speedups(ok, manifest)}
+
+
+def _rvm_html(rvm: pd.DataFrame) -> str:
+    if rvm.empty:
+        return "<p>No published point has a measured counterpart in this run.</p>"
+    rows = [[esc(r.point), esc(r.figures), esc(r.zoo_model), esc(r.optimization), esc(r.quantity),
+             esc(r.published_text or _fmt(r.published)), _fmt(r.measured, "{:.4g}"), _fmt(r.ratio, "{:.3f}"),
+             esc(r.status), esc(r.explanation)] for r in rvm.itertuples()]
+    return _table(["point", "figures", "zoo model", "optimization", "quantity", "published", "measured",
+                   "measured / published", "status", "explanation"], rows, left=5)
+
+
+def _nlp_html(nlp: pd.DataFrame) -> str:
+    if nlp.empty:
+        return ("<p>This run has no pair of text cells (a distilled or int8 model and BERT-base fp32 on the same "
+                "target and workload) to compare with the published speedups.</p>")
+    rows = [[esc(r.claim), esc(r.published_speedup), esc(r.published_hardware), esc(r.measured_model),
+             esc(r.target), esc(r.hardware), esc(r.workload), _fmt(r.measured_speedup, "{:.2f}×"),
+             f"{_fmt(r.ci_low, '{:.2f}')}–{_fmt(r.ci_high, '{:.2f}')}", esc(r.verdict)] for r in nlp.itertuples()]
+    return _table(["published claim", "published speedup", "published hardware", "measured here", "target",
+                   "this run's hardware", "workload", "measured speedup vs BERT-base fp32", "95% CI", "verdict"],
+                  rows, left=7)
+
+
+def render_section(parts: dict) -> str:
+    out = ["<h2>Survey figures: published accuracy against counted and measured cost</h2>",
+           f'<p class="note">{esc(INTRO)}</p>']
+    for fig, (cost_svg, hw_svg) in parts["figures"].items():
+        out.append(f"<h3>{esc(reference.FIGURES[fig])}</h3>")
+        out.append(f'<div class="figure">{cost_svg}</div>')
+        if hw_svg:
+            out.append(f'<div class="figure">{hw_svg}</div>')
+        else:
+            out.append('<p class="note">No architecture of this figure ran in this run: no hardware axes.</p>')
+    out.append("<h3>Reported vs measured</h3>")
+    out.append('<p class="note">Ratio = measured / published. Parameters and MACs are counted on the graph that ran '
+               "(MACs: matmuls, convolutions and attention; 1 MAC = 2 FLOPs); size is the serialized weight file "
+               "of that runtime's format. Published sizes marked derived are params × bits / 8.</p>")
+    out.append(_rvm_html(parts["rvm"]))
+    out.append("<h3>NLP: published speedups against this run's</h3>")
+    out.append('<p class="note">A speedup holds only on the machine and software that produced it: each row names '
+               "both. Measured speedups are BERT-base fp32's median over the model's median on the same target and "
+               "workload, with a bootstrap interval (bench.measure.stats.compare).</p>")
+    out.append(_nlp_html(parts["nlp"]))
+    return "".join(out)
+
+
+def survey_section(df: pd.DataFrame, manifest: dict) -> str:
+    """The report's survey section (HTML); "" when the run has no records at all."""
+    if df is None or df.empty:
+        return ""
+    return render_section(build(df, manifest))
+
+
+def write_survey(run_dir: Path, out_dir: Path) -> Path:
+    """A standalone page plus each figure as an SVG file and both tables as CSV."""
+    from bench.store import load_records, read_manifest
+
+    manifest = read_manifest(run_dir)
+    df, _ = load_records(run_dir)
+    parts = build(df, manifest)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for fig, (cost_svg, hw_svg) in parts["figures"].items():
+        (out_dir / f"{fig}-cost.svg").write_text(cost_svg, encoding="utf-8")
+        if hw_svg:
+            (out_dir / f"{fig}-hardware.svg").write_text(hw_svg, encoding="utf-8")
+    parts["rvm"].to_csv(out_dir / "reported_vs_measured.csv", index=False)
+    parts["nlp"].to_csv(out_dir / "nlp_speedups.csv", index=False)
+    title = f"Survey figures: {manifest.get('suite_name', '?')} ({manifest.get('run_id', '?')})"
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
+            f"<style>{CSS}</style></head><body><h1>{esc(title)}</h1>{render_section(parts)}</body></html>")
+    path = out_dir / "survey.html"
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,139 @@
+"""The survey figures render from a small fixture run written through bench.store."""
+
+import re
+
+import numpy as np
+import pytest
+
+from bench.report.survey import build, render_section, survey_section, write_survey
+from bench.store import RunStore, load_records
+
+CPU = "Fixture CPU @ 2.0GHz"
+
+
+def _rec(model, opt, target, *, params, macs, wbytes, p50, size=None, seq=None, device="cpu", runtime="torch",
+         energy=None):
+    rng = np.random.default_rng(abs(hash((model, opt, target))) % 2**32)
+    samples = list(p50 * (1 + 0.01 * rng.standard_normal(40)))
+    rec = {"cell_id": re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{model}.{opt}.{target}"), "model": model, "optimization": opt,
+           "target": target, "runtime": runtime, "device": device, "threads": 2, "batch_size": 1,
+           "image_size": size, "seq_len": seq, "status": "ok", "error": None, "params": params, "macs": macs,
+           "flops": 2 * macs, "weight_bytes": wbytes, "latency_ms_p50": float(np.median(samples)),
+           "latency_samples_ms": samples, "peak_rss_infer_bytes": 300e6 + wbytes}
+    if energy is not None:
+        rec["energy_j_per_inference"] = energy
+    return rec
+
+
+def _fixture(tmp_path, energy=False, evil_target="torch-cpu"):
+    store = RunStore.create(tmp_path / "results", "fx")
+    store.write_manifest({"run_id": "fx", "suite_name": "survey-fixture", "environment": {"cpu_model": CPU}})
+    e = (lambda j: j) if energy else (lambda j: None)
+    recs = [
+        _rec("deit-s", "fp32", evil_target, params=22_050_664, macs=4_598_882_304, wbytes=88_300_000, p50=40.0,
+             size=224, energy=e(2.0)),
+        _rec("deit-s", "torch-dynamic-int8", evil_target, params=22_050_664, macs=4_598_882_304,
+             wbytes=23_100_000, p50=25.0, size=224, energy=e(1.2)),
+        _rec("mobilevit-s", "fp32", evil_target, params=5_578_632, macs=2_000_831_488, wbytes=22_400_000,
+             p50=30.0, size=256, energy=e(1.5)),
+        _rec("mobilenetv2-100", "fp32", evil_target, params=3_504_872, macs=300_774_272, wbytes=14_100_000,
+             p50=6.0, size=224, energy=e(0.3)),
+        _rec("bert-base", "fp32", evil_target, params=108_891_648, macs=11_173_625_856, wbytes=436e6, p50=100.0,
+             seq=128),
+        _rec("distilbert", "fp32", evil_target, params=66_362_880, macs=5_586_812_928, wbytes=265e6, p50=50.0,
+             seq=128),
+        _rec("tinybert-4", "fp32", evil_target, params=14_253_000, macs=623_600_000, wbytes=57e6, p50=10.0, seq=128),
+        _rec("bert-base", "fp32", "gpu", params=108_891_648, macs=11_173_625_856, wbytes=436e6, p50=5.0, seq=128,
+             device="cuda"),
+        _rec("distilbert", "fp32", "gpu", params=66_362_880, macs=5_586_812_928, wbytes=265e6, p50=2.5, seq=128,
+             device="cuda"),
+    ]
+    for r in recs:
+        store.write_record(r)
+    return store.dir
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("survey")
+    run = _fixture(tmp)
+    df, _ = load_records(run)
+    return run, tmp / "out", write_survey(run, tmp / "out").read_text(), build(df, {"environment": {"cpu_model": CPU}})
+
+
+def test_every_figure_renders_with_published_and_measured_points(rendered):
+    run, out, page, _ = rendered
+    for fig in ("fig10", "fig11", "fig20", "fig28", "fig30"):
+        svg = (out / f"{fig}-cost.svg").read_text()
+        assert svg.startswith("<svg") and "published ImageNet top-1" in svg
+    # DeiT-S is in Fig. 10/11/20/30 and MobileViT-S in Fig. 28: each gets hardware axes.
+    for fig in ("fig10", "fig11", "fig20", "fig28", "fig30"):
+        assert (out / f"{fig}-hardware.svg").exists(), fig
+    hw = (out / "fig28-hardware.svg").read_text()
+    assert "median latency" in hw and "peak memory" in hw and "energy" not in hw
+    assert page.count("<svg") == 10
+    assert "Reported vs measured" in page and CPU in page
+
+
+def test_reported_vs_measured_ratios(rendered):
+    rvm = rendered[3]["rvm"]
+    deit = rvm[(rvm["point"] == "DeiT-S") & (rvm["quantity"] == "parameters (M)")].iloc[0]
+    assert deit["published"] == pytest.approx(22.05)
+    assert deit["ratio"] == pytest.approx(22.050664 / 22.05)
+    mv2 = rvm[(rvm["point"] == "MobileNetV2 1.0") & (rvm["quantity"] == "parameters (M)")].iloc[0]
+    assert mv2["ratio"] == pytest.approx(3.504872 / 3.4) and "rounds" in mv2["explanation"]
+    # W8 size of DeiT-S: published params x 8 bits vs the measured int8 state dict.
+    size = rvm[(rvm["point"] == "FQ-ViT W8/A8/Attn4 DeiT-S") & rvm["quantity"].str.startswith("model size")].iloc[0]
+    assert size["published"] == pytest.approx(22.05) and size["measured"] == pytest.approx(23.1)
+    # A W6 point has no chain on main: its architecture is counted, its size is not faked from fp32.
+    w6 = rvm[rvm["point"] == "PTQ-ViT (Liu et al. 2021) W6A6 DeiT-S"]
+    assert set(w6["quantity"]) == {"parameters (M)"}  # the row publishes no MACs
+
+
+def test_nlp_speedups_name_both_machines(rendered):
+    nlp = rendered[3]["nlp"]
+    distil = nlp[nlp["claim"].str.startswith("DistilBERT")]
+    assert set(distil["target"]) == {"torch-cpu", "gpu"}
+    cpu = distil[distil["target"] == "torch-cpu"].iloc[0]
+    assert cpu["measured_speedup"] == pytest.approx(2.0, rel=0.05) and cpu["verdict"] == "faster"
+    assert cpu["hardware"].startswith(CPU) and "Xeon" in cpu["published_hardware"]
+    assert distil[distil["target"] == "gpu"].iloc[0]["hardware"] == "CUDA GPU (model not recorded)"
+    tiny = nlp[nlp["claim"].str.startswith("TinyBERT")].iloc[0]
+    assert tiny["measured_speedup"] == pytest.approx(10.0, rel=0.05) and "9.4" in tiny["published_speedup"]
+
+
+def test_energy_axis_appears_only_with_energy(tmp_path):
+    df, _ = load_records(_fixture(tmp_path, energy=True))
+    cost_svg, hw_svg = build(df, {}, figures=("fig28",))["figures"]["fig28"]
+    assert "energy per inference" in hw_svg and "energy" not in cost_svg
+
+
+def test_section_escapes_strings_and_handles_empty_runs(tmp_path):
+    df, _ = load_records(_fixture(tmp_path, evil_target="<script>x</script>"))
+    html = render_section(build(df, {"environment": {"cpu_model": CPU}}, figures=()))
+    assert "<script>x" not in html and "&lt;script&gt;" in html
+    import pandas as pd
+
+    assert survey_section(pd.DataFrame(), {}) == ""
+    failed_only = pd.DataFrame([{"status": "failed", "model": "deit-s"}])
+    parts = build(failed_only, {}, figures=("fig11",))
+    assert parts["figures"]["fig11"][1] is None and parts["rvm"].empty and parts["nlp"].empty
+    assert "No architecture of this figure ran" in render_section(parts)
+
+
+def test_cli_survey(tmp_path, cli, rendered):
+    run = rendered[0]
+    r = cli("survey", run, "--out", tmp_path / "cli-out")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "cli-out" / "survey.html").exists() and (tmp_path / "cli-out" / "reported_vs_measured.csv").exists()
+    bad = cli("survey", tmp_path / "nope")
+    assert bad.returncode == 2 and "not a directory" in bad.stderr
+
+
+def test_hardware_name_for_cpu_and_cuda_records():
+    from bench.report.survey import hardware_name
+
+    assert hardware_name({"environment": {"cpu_model": CPU}}, {"device": "cpu", "threads": 2}) == f"{CPU}, 2 threads"
+    h100 = {"environment": {"gpus": [{"name": "NVIDIA H100 80GB HBM3"}]}}
+    assert hardware_name(h100, {"device": "cuda"}) == "NVIDIA H100 80GB HBM3"
+    assert hardware_name({"environment": {"gpu_name": "A100"}}, {"device": "cuda"}) == "A100"
