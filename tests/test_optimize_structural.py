@@ -437,3 +437,25 @@ def test_cell_counts_macs_after_a_lossy_structural_step(tmp_path):
     spec = MODELS.get("tinybert-4")
     assert (rec["params"], rec["macs"]) == prune.pruned_closed_form(spec, w, head_ratio=0.5)
     assert rec["cosine_sim"] < 1.0
+
+
+# --- exportable steps really export ------------------------------------------------------------
+
+@pytest.mark.parametrize("edit", ["prune-heads", "linear-attention"])
+def test_exportable_structural_steps_run_under_onnxruntime(built, tmp_path, edit):
+    import onnxruntime as ort
+
+    from bench.optimize.export import ExportParams, export_onnx
+
+    spec, w, m, x, _ = fresh(built, "tinybert-4")
+    if edit == "prune-heads":
+        prune.prune_heads_(m, 0.5)
+    else:
+        m = arch.FunctionalEncoder(m, attention.linear_attention)
+    assert OPTIMIZATIONS.get(edit).exportable
+    with torch.no_grad():
+        ref = m(**x).numpy()
+    path = export_onnx(m, x, tmp_path / "m.onnx", ExportParams())
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {k: v.numpy() for k, v in x.items()})[0]
+    assert abs(out - ref).max() < 1e-4

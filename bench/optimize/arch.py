@@ -139,8 +139,15 @@ def sdpa(q, k, v, mask):
 
 
 def key_mask(attention_mask: torch.Tensor | None) -> torch.Tensor | None:
-    """[B, S] 0/1 -> bool [B, 1, 1, S]; None when nothing is masked (as transformers does)."""
-    if attention_mask is None or bool(attention_mask.all()):
+    """[B, S] 0/1 -> bool [B, 1, 1, S]; None when nothing is masked (as transformers does).
+
+    While exporting, the mask is always kept: a traced data-dependent None would drop the
+    `attention_mask` input from the graph.
+    """
+    if attention_mask is None:
+        return None
+    exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+    if not exporting and bool(attention_mask.all()):
         return None
     return attention_mask.bool()[:, None, None, :]
 
