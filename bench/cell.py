@@ -117,7 +117,8 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
         opt = OPTIMIZATIONS.get(step.name)
         # Count on the float graph of the shape that actually runs: after structural steps,
         # before numeric ones or an export.
-        if static is None and artifact.kind == "torch" and (opt.changes_numerics or opt.produces != "torch"):
+        numeric_only = opt.changes_numerics and not opt.changes_shapes  # a lossy structural step counts after
+        if static is None and artifact.kind == "torch" and (numeric_only or opt.produces != "torch"):
             static = static_metrics(spec, artifact, ctx, applied)
         t_step = time.perf_counter()
         artifact = opt.apply(artifact, opt.parse_params(step.params), ctx)
@@ -132,6 +133,7 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     record.update(static or {})
     record["weight_bytes"] = weight_bytes(artifact)
     record["precision"] = artifact.precision
+    record["optimization_notes"] = "; ".join(artifact.notes)  # what the steps did, e.g. weights zeroed
     record["peak_rss_build_bytes"] = memory.peak_rss_bytes()
     memory.reset_peak_rss()
 
@@ -143,7 +145,9 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     t = time.perf_counter()
     out = session.output(session.call())
     first_call_s = time.perf_counter() - t  # includes lazy work: torch.compile compilation, ORT allocations
-    record.update(compare_outputs(out, ref))
+    from bench.optimize.varlen import real_token_outputs  # padded workloads: compare real tokens only
+
+    record.update(compare_outputs(*real_token_outputs(out, ref, inputs, record)))
     if spec.modality == "vision":
         record["top1_agreement"] = top1_agreement(out, ref)
 

@@ -29,6 +29,7 @@ def base_record(cell: Cell, run_id: str) -> dict:
         "runtime": cell.target.runtime, "device": cell.target.device, "target": cell.target.label,
         "threads": cell.target.threads, "batch_size": cell.workload.batch_size,
         "seq_len": cell.workload.seq_len, "image_size": cell.workload.image_size,
+        "workload": cell.workload.label,
         "steps": [s.label for s in cell.resolved],
     }
 

@@ -103,6 +103,17 @@ class Workloads(BaseModel):
     batch_sizes: list[int] = Field(default_factory=lambda: [1], min_length=1)
     seq_lens: list[int] = Field(default_factory=lambda: [128], min_length=1)
     image_sizes: list[int] | None = None  # None: each model's native resolution
+    # Text only: [lo, hi] draws each sequence's real length uniformly (the rest is padding);
+    # null means every token is real. Each entry is one more workload.
+    real_lengths: list[tuple[int, int] | None] = Field(default_factory=lambda: [None], min_length=1)
+
+    @field_validator("real_lengths")
+    @classmethod
+    def _ranges(cls, v):
+        for r in v:
+            if r is not None and not 1 <= r[0] <= r[1]:
+                raise ValueError(f"a real_lengths range is [lo, hi] with 1 <= lo <= hi, got {list(r)}")
+        return v
 
     @field_validator("batch_sizes", "seq_lens", "image_sizes")
     @classmethod
@@ -134,10 +145,11 @@ class ExcludeRule(BaseModel):
     runtime: str | None = None
     device: str | None = None
     target: str | None = None
+    workload: str | None = None  # the workload label, e.g. "b8-s128-r16_128"
 
     def matches(self, cell: Cell) -> bool:
         fields = {"model": cell.model, "optimization": cell.optimization, "runtime": cell.target.runtime,
-                  "device": cell.target.device, "target": cell.target.label}
+                  "device": cell.target.device, "target": cell.target.label, "workload": cell.workload.label}
         given = {k: getattr(self, k) for k in fields if getattr(self, k) is not None}
         return bool(given) and all(fnmatch.fnmatchcase(fields[k], str(p)) for k, p in given.items())
 
@@ -285,7 +297,8 @@ def parse_suite(text: str, source: str = "<suite>") -> Suite:
 def _workloads(suite: Suite, modality: str, default_size: int) -> list[Workload]:
     w = suite.workloads
     if modality == "text":
-        return [Workload(b, seq_len=s) for b in w.batch_sizes for s in w.seq_lens]
+        return [Workload(b, seq_len=s, real_lengths=None if r is None else (min(r[0], s), min(r[1], s)))
+                for b in w.batch_sizes for s in w.seq_lens for r in w.real_lengths]
     sizes = w.image_sizes or [default_size]
     return [Workload(b, image_size=s) for b in w.batch_sizes for s in sizes]
 

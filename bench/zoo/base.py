@@ -22,11 +22,18 @@ class Workload:
     batch_size: int
     seq_len: int | None = None
     image_size: int | None = None
+    # Text only: each sequence's real length is drawn uniformly from [lo, hi]; the rest is padding.
+    real_lengths: tuple[int, int] | None = None
+
+    def __post_init__(self):
+        if self.real_lengths is not None:  # JSON round trips give a list
+            object.__setattr__(self, "real_lengths", tuple(self.real_lengths))
 
     @property
     def label(self) -> str:
         size = f"s{self.seq_len}" if self.seq_len is not None else f"i{self.image_size}"
-        return f"b{self.batch_size}-{size}"
+        ragged = f"-r{self.real_lengths[0]}_{self.real_lengths[1]}" if self.real_lengths else ""
+        return f"b{self.batch_size}-{size}{ragged}"
 
 
 @dataclass(frozen=True)

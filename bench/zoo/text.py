@@ -28,7 +28,13 @@ def text_inputs(vocab: int):
     def make(w: Workload, gen: torch.Generator) -> dict[str, torch.Tensor]:
         shape = (w.batch_size, w.seq_len)
         ids = torch.randint(1000, vocab, shape, generator=gen, dtype=torch.long)
-        return {"input_ids": ids, "attention_mask": torch.ones(shape, dtype=torch.long)}
+        mask = torch.ones(shape, dtype=torch.long)
+        if w.real_lengths:  # padded batch: ids 0 ([PAD]) and mask 0 past each real length
+            lo, hi = w.real_lengths
+            lengths = torch.randint(lo, hi + 1, (w.batch_size,), generator=gen)
+            mask = (torch.arange(w.seq_len)[None, :] < lengths[:, None]).long()
+            ids = ids * mask
+        return {"input_ids": ids, "attention_mask": mask}
 
     return make
 
