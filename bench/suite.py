@@ -53,12 +53,17 @@ def parse_step(raw: Any) -> Step:
         if not m:
             raise ValueError(f"cannot read optimization step {raw!r}; write it as name or name(key=value)")
         params: dict[str, Any] = {}
-        if m.group(2) and m.group(2).strip():
-            for part in m.group(2).split(","):
-                if "=" not in part:
-                    raise ValueError(f"parameter {part.strip()!r} in {raw!r} needs the form key=value")
-                k, v = part.split("=", 1)
-                params[k.strip()] = yaml.safe_load(v.strip())
+        inner = (m.group(2) or "").strip()
+        if inner:
+            # `k=v, k2=[1, 2]` is a YAML flow mapping once each `key=` becomes `key: `.
+            flow = "{" + re.sub(r"(^|,)\s*([A-Za-z_][A-Za-z0-9_]*)\s*=", r"\1 \2: ", inner) + "}"
+            try:
+                params = yaml.safe_load(flow)
+            except (yaml.YAMLError, RecursionError):
+                params = None
+            if not isinstance(params, dict) or any(v is None and f"{k}=" not in inner.replace(" ", "")
+                                                   for k, v in params.items()):
+                raise ValueError(f"cannot read the parameters of {raw!r}; write them as key=value, key2=[1, 2]")
         return Step(name=m.group(1), params=params)
     raise ValueError(f"an optimization step is a name or a one-key mapping, got {raw!r}")
 

@@ -121,3 +121,14 @@ def test_bad_run_id_is_refused(cli, write_suite, tmp_path):
     res = cli("run", write_suite(BASE), "--results-dir", tmp_path, "--run-id", "../escape")
     assert res.returncode == 2 and "not allowed" in res.stderr
     assert not (tmp_path.parent / "escape").exists()
+
+
+def test_step_parameters_may_be_lists():
+    step = parse_chain("torch-dynamic-int8(embeddings=false) -> fp32")[0]
+    assert step.params == {"embeddings": False}
+    from bench.suite import parse_step
+
+    assert parse_step("vit-token-keep(keep_rate=0.7, layers=[3, 6, 9])").params == {"keep_rate": 0.7, "layers": [3, 6, 9]}
+    for bad in ("fp32(x)", "fp32(x=1, 2)", "fp32(x=[1)"):
+        with pytest.raises(ValueError, match="key=value"):
+            parse_step(bad)
