@@ -58,7 +58,10 @@ def parse_step(raw: Any) -> Step:
                 if "=" not in part:
                     raise ValueError(f"parameter {part.strip()!r} in {raw!r} needs the form key=value")
                 k, v = part.split("=", 1)
-                params[k.strip()] = yaml.safe_load(v.strip())
+                try:
+                    params[k.strip()] = yaml.safe_load(v.strip())
+                except yaml.YAMLError:
+                    raise ValueError(f"cannot read the value of {k.strip()!r} in {raw!r}") from None
         return Step(name=m.group(1), params=params)
     raise ValueError(f"an optimization step is a name or a one-key mapping, got {raw!r}")
 
@@ -87,6 +90,7 @@ class Target(BaseModel):
     threads: int | None = Field(default=None, ge=1, le=1024)
     provider: str | None = None
     name: str | None = None
+    accelerator_type: str | None = None  # Ray scheduling: e.g. "A100", "H100" (a Ray accelerator type)
 
     @property
     def label(self) -> str:
@@ -117,6 +121,8 @@ class Measure(BaseModel):
     target_rel_ci: float = Field(default=0.02, gt=0)
     timeout_s: float = Field(default=600, gt=0)
     seed: int = 0
+    # Per-cell memory cap; a cell over it is recorded as out of memory (docs/reliability.md).
+    memory_limit_mb: int | None = Field(default=None, ge=64)
 
 
 class ExcludeRule(BaseModel):
@@ -247,6 +253,8 @@ def load_suite(path: str | Path) -> Suite:
 def parse_suite(text: str, source: str = "<suite>") -> Suite:
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise UserError(f"{source}: the YAML is nested too deeply to read.") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -258,7 +266,7 @@ def parse_suite(text: str, source: str = "<suite>") -> Suite:
     if not isinstance(data, dict):
         raise UserError(f"{source}: a suite must be a mapping (name:, models:, ...), not {type(data).__name__}.")
     try:
-        return Suite(**data)
+        return Suite.model_validate(data)
     except ValidationError as e:
         raise UserError(f"{source}: invalid suite: {_first_error(e)}.") from None
     except UserError as e:
