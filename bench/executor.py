@@ -111,16 +111,29 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+# Set by the SIGINT/SIGTERM handler, which raises nothing itself: a KeyboardInterrupt raised at an
+# arbitrary point can land in a fork hook (where Python swallows it) or between starting a cell and
+# guarding it. The executor's waits poll this flag every WAIT_SLICE_S and stop there instead.
+INTERRUPTED = threading.Event()
+WAIT_SLICE_S = 0.5
+
+
+def check_interrupted() -> None:
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
 def _wait(proc: subprocess.Popen, timeout: float, rss_limit: int | None) -> tuple[int | None, str | None]:
     """Wait for the child: (exit code, None), or (None, "timeout" | "oom") after killing its group."""
     deadline = time.monotonic() + timeout
     while True:
+        check_interrupted()
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             _kill_group(proc)
             return None, "timeout"
         try:
-            return proc.wait(timeout=min(remaining, RSS_POLL_S) if rss_limit else remaining), None
+            return proc.wait(timeout=min(remaining, RSS_POLL_S if rss_limit else WAIT_SLICE_S)), None
         except subprocess.TimeoutExpired:
             if rss_limit and group_rss_bytes(proc.pid) > rss_limit:
                 _kill_group(proc)
@@ -232,15 +245,16 @@ def cells_from_manifest(manifest: dict) -> list[Cell]:
 
 
 def _stop_on_sigterm() -> Callable[[], None]:
-    """SIGTERM (a batch scheduler's stop) ends the run the way Ctrl-C does; SIGINT is re-armed too,
-    since a runner started in the background may have inherited it ignored."""
+    """SIGINT and SIGTERM (a batch scheduler's stop) both end the run cleanly; SIGINT is armed even
+    where a runner started in the background inherited it ignored."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
+    def on_stop(signum, frame):
+        INTERRUPTED.set()
 
-    old = signal.signal(signal.SIGTERM, on_term), signal.signal(signal.SIGINT, signal.default_int_handler)
+    INTERRUPTED.clear()
+    old = signal.signal(signal.SIGTERM, on_stop), signal.signal(signal.SIGINT, on_stop)
 
     def restore() -> None:
         signal.signal(signal.SIGTERM, old[0])
@@ -285,6 +299,7 @@ def run_cells(cells: list[Cell], store: RunStore, run_id: str,
             run_on_ray(todo, store, run_id, emit, address=address, keep_artifacts=keep_artifacts)
         elif executor == "local":
             for cell in todo:
+                check_interrupted()
                 emit(cell, run_cell_process(cell, store, run_id, keep_artifacts=keep_artifacts))
         else:
             from bench.errors import UserError

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.executor import base_record, run_cell_process
+from bench.executor import base_record, check_interrupted, run_cell_process
 from bench.store import RunStore
 from bench.suite import Cell
 
@@ -124,7 +124,8 @@ def run_on_ray(cells: list[Cell], store: RunStore, run_id: str, emit: Callable[[
                                                 keep_artifacts)
             pending[ref] = cell
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
+            check_interrupted()
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in done:
                 cell = pending.pop(ref)
                 try:
