@@ -49,6 +49,10 @@ def cmd_run(args) -> int:
 
     if args.resume and (args.suite or args.run_id):
         raise UserError("--resume takes the run directory alone: the suite and run id come from its manifest.")
+    if args.executor == "ray":
+        from bench.ray_executor import require_ray
+
+        require_ray()  # before any run directory exists
     if args.resume:  # re-plan from the manifest; cells with a readable record are not run again
         from bench.executor import cells_from_manifest
 
