@@ -89,6 +89,17 @@ def group_rss_bytes(pgid: int) -> int:
     return total
 
 
+def cgroup_oom_kills() -> int | None:
+    """The kernel's count of OOM kills in this process's cgroup (v2), or None where unreadable."""
+    try:
+        rel = next(line.split("::", 1)[1] for line in Path("/proc/self/cgroup").read_text().splitlines()
+                   if line.startswith("0::"))
+        text = (Path("/sys/fs/cgroup") / rel.strip().lstrip("/") / "memory.events").read_text()
+        return int(next(line.split()[1] for line in text.splitlines() if line.startswith("oom_kill ")))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
 def dir_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in _files(path))
 
@@ -173,7 +184,9 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
     cell_path.write_text(json.dumps(cell.to_json()))
     env = dict(os.environ)
     threads = str(cell.target.threads)
-    pythonpath = os.pathsep.join(p for p in (str(BENCH_ROOT), env.get("PYTHONPATH", "")) if p)
+    # From a source checkout, the child imports this same `bench` wherever it runs (a Ray worker too).
+    src = str(BENCH_ROOT) if (BENCH_ROOT / "pyproject.toml").exists() else ""
+    pythonpath = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
     env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1", TMPDIR=str(work),
                PYTHONPATH=pythonpath)
     # The memory limit caps resident memory (RSS) of the cell's process group, polled by the parent.
@@ -181,6 +194,7 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
     # on CPU, and CUDA reserves far more than it uses.
     limit_mb = getattr(cell.measure, "memory_limit_mb", None)
     cache_before = {str(p) for p in _files(store.cache_dir)}
+    oom_kills_before = cgroup_oom_kills()
     cmd = [sys.executable, "-m", "bench.cell", str(cell_path), str(out_path),
            "--cache", str(store.cache_dir), "--scratch", str(work)]
     t0 = time.perf_counter()
@@ -216,13 +230,19 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
                 "error": f"out of memory: resident memory passed the cell's limit of {limit_mb} MB; killed"}
     if code < 0:
         why = f"crashed: killed by {_signal_name(code)}"
-        if failure == "oom":
-            why = (f"out of memory: killed by {_signal_name(code)}"
-                   + (" (the kernel's OOM killer sends SIGKILL)" if code == -signal.SIGKILL else ""))
+        if code == -signal.SIGKILL:
+            after = cgroup_oom_kills()
+            confirmed = None not in (oom_kills_before, after) and after > oom_kills_before
+            why = ("out of memory: killed by the kernel's OOM killer (SIGKILL; the cgroup's oom_kill count rose)"
+                   if confirmed else "out of memory (probably): killed by SIGKILL, which nothing in the "
+                   "harness sends and the kernel's OOM killer does")
+        elif failure == "oom":
+            why = f"out of memory: killed by {_signal_name(code)}"
         return {**record, "status": "failed", "error": why, **common}
     if not child:
-        return {**record, "status": "failed", "error": f"cell process exited with status {code} and wrote no record",
-                **common}
+        oom = "out of memory: " if failure == "oom" else ""
+        return {**record, "status": "failed", **common,
+                "error": f"{oom}cell process exited with status {code} and wrote no record"}
     if child.get("status") != "ok":
         child["stderr_tail"] = tail
         if failure == "oom" and not str(child.get("error", "")).startswith("out of memory"):

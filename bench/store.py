@@ -92,8 +92,8 @@ class RunStore:
     def open(cls, root: Path, run: str | Path) -> RunStore:
         """An existing run directory, for --resume: a path inside `root`, or a run id under it."""
         given = Path(run)
-        if not given.exists() and len(given.parts) == 1:
-            given = Path(root) / check_run_id(str(run))
+        if len(given.parts) == 1 and not given.is_absolute() and (Path(root) / given).exists():
+            given = Path(root) / given  # a run id
         path = inside(root, given)
         check_run_id(path.name)
         if not (path / "manifest.json").is_file():
