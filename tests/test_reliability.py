@@ -264,12 +264,15 @@ def test_resume_paths_must_stay_inside_the_results_root(tmp_path):
         RunStore(root / "ok").write_record({"cell_id": "../../x", "run_id": "ok", "status": "ok"})
 
 
-def test_resume_outside_the_root_exits_2(tmp_path):
+def test_resume_outside_the_root_exits_2(tmp_path, capsys):
+    from bench.cli import main
+
     (tmp_path / "elsewhere").mkdir()
-    res = run_cli("run", "--resume", tmp_path / "elsewhere", "--results-dir", tmp_path / "results")
-    assert res.returncode == 2 and "not inside the results directory" in res.stderr
-    res = run_cli("report", "/")  # the report directory is named after the run: "/" names nothing
-    assert res.returncode == 2 and "not allowed" in res.stderr
+    assert main(["run", "--resume", str(tmp_path / "elsewhere"), "--results-dir", str(tmp_path / "results")]) == 2
+    assert "not inside the results directory" in capsys.readouterr().err
+    assert main(["report", "/"]) == 2  # the report directory is named after the run: "/" names nothing
+    assert "not allowed" in capsys.readouterr().err
+    assert main(["run", "--executor", "ray", "--resume", "x", str(tmp_path / "s.yaml")]) == 2
 
 
 def test_torn_and_foreign_record_files_are_skipped_and_named(tmp_path):
