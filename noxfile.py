@@ -22,7 +22,7 @@ def _install_cpu(session, extras="dev"):
 
 @nox.session
 def tests(session):
-    _install_cpu(session)
+    _install_cpu(session, "dev,ray")  # ray: the Ray executor's tests run in CI too
     session.run("pytest", "-q", *session.posargs)
 
 

@@ -47,15 +47,36 @@ def cmd_run(args) -> int:
     from bench.measure.env import capture
     from bench.store import RunStore
 
-    plan = _plan(args.suite)
-    run_id = args.run_id or f"{plan.suite.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
-    store = RunStore.create(Path(args.results_dir), run_id)
-    suite_text = Path(args.suite).read_text()
-    manifest = {
-        "run_id": run_id, "suite_name": plan.suite.name, "suite_path": str(args.suite), "suite_text": suite_text,
-        "cells": [c.to_json() for c in plan.cells], "excluded": [c.cell_id for c in plan.excluded],
-        "environment": capture(), "started_at": datetime.now(UTC).isoformat(), "finished_at": None,
-    }
+    if args.resume and (args.suite or args.run_id):
+        raise UserError("--resume takes the run directory alone: the suite and run id come from its manifest.")
+    if args.executor == "ray":
+        from bench.ray_executor import require_ray
+
+        require_ray()  # before any run directory exists
+    if args.resume:  # re-plan from the manifest; cells with a readable record are not run again
+        from bench.executor import cells_from_manifest
+
+        store = RunStore.open(Path(args.results_dir), args.resume)
+        store.lock()
+        manifest = store.manifest()
+        run_id, suite_name, cells = manifest.get("run_id", store.dir.name), manifest.get("suite_name", ""), \
+            cells_from_manifest(manifest)
+        manifest.setdefault("resumed_at", []).append(datetime.now(UTC).isoformat())
+    else:
+        if not args.suite:
+            raise UserError("bench run needs a suite file, or --resume RUN_DIR to finish an earlier run.")
+        plan = _plan(args.suite)
+        run_id = args.run_id or f"{plan.suite.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+        store = RunStore.create(Path(args.results_dir), run_id)
+        store.lock()
+        suite_text = Path(args.suite).read_text()
+        suite_name, cells = plan.suite.name, plan.cells
+        manifest = {
+            "run_id": run_id, "suite_name": plan.suite.name, "suite_path": str(args.suite), "suite_text": suite_text,
+            "cells": [c.to_json() for c in plan.cells], "excluded": [c.cell_id for c in plan.excluded],
+            "environment": capture(), "started_at": datetime.now(UTC).isoformat(), "finished_at": None,
+        }
+    manifest.update(status="running", executor=args.executor)
     store.write_manifest(manifest)
     from bench.measure.cell_metrics import measure_run_peaks
 
@@ -64,7 +85,7 @@ def cmd_run(args) -> int:
     t0 = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), transient=False) as progress:
-        task = progress.add_task(f"{plan.suite.name}", total=len(plan.cells))
+        task = progress.add_task(f"{suite_name}", total=len(cells))
 
         def on_record(cell, rec):
             status = rec["status"]
@@ -73,9 +94,10 @@ def cmd_run(args) -> int:
             progress.console.print(f"{status:>7}  {cell.cell_id}: {detail}", markup=False, highlight=False)
             progress.advance(task)
 
-        records = run_cells(plan.cells, store, run_id, on_record)
+        records = run_cells(cells, store, run_id, on_record, executor=args.executor, address=args.address,
+                            keep_artifacts=args.keep_artifacts)
     manifest.update(finished_at=datetime.now(UTC).isoformat(), wall_s=time.perf_counter() - t0,
-                    environment_after=capture())
+                    environment_after=capture(), status="complete")
     store.write_manifest(manifest)
     counts = {s: sum(r["status"] == s for r in records) for s in ("ok", "failed", "timeout", "skipped")}
     print(f"Run {run_id}: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f". Results in {store.dir}")
@@ -93,8 +115,10 @@ def _render(run_dir: Path, out: Path) -> Path:
 
 
 def cmd_report(args) -> int:
+    from bench.store import check_run_id
+
     run_dir = Path(args.run_dir)
-    out = Path(args.out) if args.out else DEFAULT_REPORTS / run_dir.name
+    out = Path(args.out) if args.out else DEFAULT_REPORTS / check_run_id(run_dir.resolve().name)
     path = _render(run_dir, out)
     print(f"Report: {path}")
     return 0
@@ -109,9 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_plan)
 
     p = sub.add_parser("run", help="run a suite, one process per cell")
-    p.add_argument("suite")
+    p.add_argument("suite", nargs="?", help="suite file (omit with --resume)")
     p.add_argument("--results-dir", default=str(DEFAULT_RESULTS), help="root of run directories (default: results)")
     p.add_argument("--run-id", help="name of the run directory (default: <suite>-<UTC time>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run (a directory in --results-dir)")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: one process per cell, in turn (default); ray: cells as Ray tasks")
+    p.add_argument("--address", help="Ray cluster address for --executor ray (default: start a local Ray)")
+    p.add_argument("--keep-artifacts", action="store_true",
+                   help="keep ONNX exports, calibration data and per-cell scratch under the run directory")
     p.add_argument("--report", action="store_true", help="render the HTML report when the run ends")
     p.add_argument("--reports-dir", default=str(DEFAULT_REPORTS))
     p.set_defaults(fn=cmd_run)

@@ -2,25 +2,41 @@
 
 The parent never imports torch for a cell: it writes the cell to JSON, starts
 `python -m bench.cell`, waits with a timeout, and reads the record the child wrote. A child that
-raised, crashed on a signal or overran its timeout still yields a record, with its status,
-the reason and the last lines of its stderr, and the sweep goes on.
+raised, crashed on a signal, ran out of memory or overran its timeout still yields a record, with
+its status, a `failure` kind, the reason and the last lines of its stderr, and the sweep goes on.
+
+Resuming is the same loop: cells that already have a readable record are not run again, so a
+run directory left by `kill -9` completes without re-measuring anything or writing duplicates.
+Ctrl-C (SIGINT, or SIGTERM from a scheduler) kills the cell in flight, records nothing for it,
+marks the manifest `interrupted` and re-raises, so the CLI exits 130.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.store import RunStore
 from bench.suite import Cell
 
 STDERR_TAIL_LINES = 20
+RSS_POLL_S = 0.2
+# What an allocation failure looks like in a child's error or stderr, from Python, C++, torch and CUDA.
+OOM_PATTERNS = re.compile(r"MemoryError|std::bad_alloc|can(no|')t allocate memory|out of memory|OutOfMemoryError",
+                          re.IGNORECASE)
+BENCH_ROOT = Path(__file__).resolve().parents[1]
+PR_SET_PDEATHSIG = 1
 
 
 def base_record(cell: Cell, run_id: str) -> dict:
@@ -49,58 +65,274 @@ def _signal_name(code: int) -> str:
         return f"signal {-code}"
 
 
-def run_cell_process(cell: Cell, store: RunStore, run_id: str) -> dict:
+def _child_setup() -> None:
+    """Runs in the child between fork and exec: on Linux, die with the parent, so that a runner
+    killed even by SIGKILL leaves no cell behind."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def group_rss_bytes(pgid: int) -> int:
+    """Resident memory of every process in a process group (the cell and anything it started)."""
+    total, page = 0, os.sysconf("SC_PAGE_SIZE")
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                rest = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(rest[2]) == pgid:
+            total += int(rest[21]) * page
+    return total
+
+
+def cgroup_oom_kills() -> int | None:
+    """The kernel's count of OOM kills in this process's cgroup (v2), or None where unreadable."""
+    try:
+        rel = next(line.split("::", 1)[1] for line in Path("/proc/self/cgroup").read_text().splitlines()
+                   if line.startswith("0::"))
+        text = (Path("/sys/fs/cgroup") / rel.strip().lstrip("/") / "memory.events").read_text()
+        return int(next(line.split()[1] for line in text.splitlines() if line.startswith("oom_kill ")))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in _files(path))
+
+
+def _files(path: Path) -> list[Path]:
+    out = []
+    for root, _, names in os.walk(path):
+        for n in names:
+            p = Path(root) / n
+            if p.is_file() and not p.is_symlink():
+                out.append(p)
+    return out
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+# Set by the SIGINT/SIGTERM handler, which raises nothing itself: a KeyboardInterrupt raised at an
+# arbitrary point can land in a fork hook (where Python swallows it) or between starting a cell and
+# guarding it. The executor's waits poll this flag every WAIT_SLICE_S and stop there instead.
+INTERRUPTED = threading.Event()
+WAIT_SLICE_S = 0.5
+
+
+def check_interrupted() -> None:
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
+def _wait(proc: subprocess.Popen, timeout: float, rss_limit: int | None) -> tuple[int | None, str | None]:
+    """Wait for the child: (exit code, None), or (None, "timeout" | "oom") after killing its group."""
+    deadline = time.monotonic() + timeout
+    while True:
+        check_interrupted()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            _kill_group(proc)
+            return None, "timeout"
+        try:
+            return proc.wait(timeout=min(remaining, RSS_POLL_S if rss_limit else WAIT_SLICE_S)), None
+        except subprocess.TimeoutExpired:
+            if rss_limit and group_rss_bytes(proc.pid) > rss_limit:
+                _kill_group(proc)
+                return None, "oom"
+
+
+def classify(code: int, child: dict, tail: str, killed_by_us: str | None) -> str | None:
+    """The failure kind: exception, crash, oom, timeout; None for a cell that finished."""
+    if killed_by_us:
+        return killed_by_us
+    if code < 0:
+        if code == -signal.SIGKILL:
+            return "oom"  # nothing here sends SIGKILL; the kernel's OOM killer does
+        return "oom" if OOM_PATTERNS.search(tail) else "crash"
+    if child.get("status") == "ok":
+        return None
+    if OOM_PATTERNS.search(child.get("error") or "") or OOM_PATTERNS.search(tail):
+        return "oom"
+    return "exception"
+
+
+def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: bool = True) -> dict:
+    """Run one cell in a fresh process group; always returns a record, never raises for the cell's faults.
+
+    Per-cell scratch (and TMPDIR) is `<run>/scratch/<cell_id>`; `disk_bytes` is what the cell
+    left there plus what it added to the run's shared cache. Without `keep_artifacts` the scratch
+    directory is removed once the record is read. KeyboardInterrupt kills the cell and propagates.
+    """
     record = base_record(cell, run_id)
     if cell.status == "skipped":
         return {**record, "status": "skipped", "error": cell.reason}
     work = store.scratch_dir / cell.cell_id
+    shutil.rmtree(work, ignore_errors=True)  # a resumed cell starts clean
     work.mkdir(parents=True, exist_ok=True)
+    store.cache_dir.mkdir(parents=True, exist_ok=True)
     cell_path, out_path, err_path = work / "cell.json", work / "record.json", work / "stderr.txt"
     cell_path.write_text(json.dumps(cell.to_json()))
-    out_path.unlink(missing_ok=True)
     env = dict(os.environ)
     threads = str(cell.target.threads)
-    env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
+    # From a source checkout, the child imports this same `bench` wherever it runs (a Ray worker too).
+    src = str(BENCH_ROOT) if (BENCH_ROOT / "pyproject.toml").exists() else ""
+    pythonpath = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
+    env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1", TMPDIR=str(work),
+               PYTHONPATH=pythonpath)
+    # The memory limit caps resident memory (RSS) of the cell's process group, polled by the parent.
+    # An address-space rlimit would not do: importing torch alone reserves ~4 GB of address space
+    # on CPU, and CUDA reserves far more than it uses.
+    limit_mb = getattr(cell.measure, "memory_limit_mb", None)
+    cache_before = {str(p) for p in _files(store.cache_dir)}
+    oom_kills_before = cgroup_oom_kills()
     cmd = [sys.executable, "-m", "bench.cell", str(cell_path), str(out_path),
            "--cache", str(store.cache_dir), "--scratch", str(work)]
     t0 = time.perf_counter()
     with open(err_path, "w") as err:
-        proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                preexec_fn=_child_setup)
         try:
-            code = proc.wait(timeout=cell.measure.timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            code = None
+            code, killed = _wait(proc, cell.measure.timeout_s, limit_mb * 2**20 if limit_mb else None)
+        except BaseException:  # Ctrl-C or SIGTERM: the cell in flight dies with the run
+            _kill_group(proc)
+            if not keep_artifacts:
+                shutil.rmtree(work, ignore_errors=True)
+            raise
     wall = time.perf_counter() - t0
     tail = _tail(err_path)
-    if code is None:
-        return {**record, "status": "timeout", "error": f"exceeded the cell timeout of {cell.measure.timeout_s:g} s",
-                "stderr_tail": tail, "cell_wall_s": wall}
+    new_cache = [p for p in _files(store.cache_dir) if str(p) not in cache_before]
+    disk = {"disk_bytes": dir_bytes(work) + sum(p.stat().st_size for p in new_cache if p.exists())}
     child: dict = {}
-    if out_path.exists():
+    if code is not None and out_path.exists():
         try:
             child = json.loads(out_path.read_text())
-        except json.JSONDecodeError:
+        except ValueError:
             child = {}
+    if not keep_artifacts:
+        shutil.rmtree(work, ignore_errors=True)
+    failure = classify(code if code is not None else 0, child, tail, killed)
+    common = {"stderr_tail": tail, "cell_wall_s": wall, "failure": failure, **disk}
+    if killed == "timeout":
+        return {**record, "status": "timeout", "error": f"exceeded the cell timeout of {cell.measure.timeout_s:g} s",
+                **common}
+    if killed == "oom":
+        return {**record, "status": "failed", **common,
+                "error": f"out of memory: resident memory passed the cell's limit of {limit_mb} MB; killed"}
     if code < 0:
-        return {**record, "status": "failed", "error": f"crashed: killed by {_signal_name(code)}",
-                "stderr_tail": tail, "cell_wall_s": wall}
+        why = f"crashed: killed by {_signal_name(code)}"
+        if code == -signal.SIGKILL:
+            after = cgroup_oom_kills()
+            confirmed = None not in (oom_kills_before, after) and after > oom_kills_before
+            why = ("out of memory: killed by the kernel's OOM killer (SIGKILL; the cgroup's oom_kill count rose)"
+                   if confirmed else "out of memory (probably): killed by SIGKILL, which nothing in the "
+                   "harness sends and the kernel's OOM killer does")
+        elif failure == "oom":
+            why = f"out of memory: killed by {_signal_name(code)}"
+        return {**record, "status": "failed", "error": why, **common}
     if not child:
-        return {**record, "status": "failed", "error": f"cell process exited with status {code} and wrote no record",
-                "stderr_tail": tail, "cell_wall_s": wall}
+        oom = "out of memory: " if failure == "oom" else ""
+        return {**record, "status": "failed", **common,
+                "error": f"{oom}cell process exited with status {code} and wrote no record"}
     if child.get("status") != "ok":
         child["stderr_tail"] = tail
-    return {**record, **child, "cell_wall_s": child.get("cell_wall_s", wall)}
+        if failure == "oom" and not str(child.get("error", "")).startswith("out of memory"):
+            limit = f" (limit {limit_mb} MB)" if limit_mb else ""
+            child["error"] = f"out of memory{limit}: {child.get('error')}"
+    return {**record, **child, "failure": failure, "cell_wall_s": child.get("cell_wall_s", wall), **disk}
+
+
+def cells_from_manifest(manifest: dict) -> list[Cell]:
+    """The cells a run planned, exactly as it planned them (a resume does not re-expand the suite)."""
+    from pydantic import ValidationError
+
+    from bench.errors import UserError
+
+    try:
+        return [Cell.from_json(c) for c in manifest["cells"]]
+    except (KeyError, TypeError, ValueError, ValidationError) as e:
+        raise UserError(f"The manifest's cell list cannot be read ({type(e).__name__}: {e}); "
+                        "this run cannot be resumed.") from None
+
+
+def _stop_on_sigterm() -> Callable[[], None]:
+    """SIGINT and SIGTERM (a batch scheduler's stop) both end the run cleanly; SIGINT is armed even
+    where a runner started in the background inherited it ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def on_stop(signum, frame):
+        INTERRUPTED.set()
+
+    INTERRUPTED.clear()
+    old = signal.signal(signal.SIGTERM, on_stop), signal.signal(signal.SIGINT, on_stop)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, old[0])
+        signal.signal(signal.SIGINT, old[1])
+
+    return restore
+
+
+def mark_interrupted(store: RunStore) -> None:
+    try:
+        manifest = store.manifest()
+    except Exception:  # noqa: BLE001 - a run without a readable manifest still stops cleanly
+        return
+    manifest.update(status="interrupted", interrupted_at=datetime.now(UTC).isoformat())
+    store.write_manifest(manifest)
 
 
 def run_cells(cells: list[Cell], store: RunStore, run_id: str,
-              on_record: Callable[[Cell, dict], None] | None = None) -> list[dict]:
-    records = []
-    for cell in cells:
-        rec = run_cell_process(cell, store, run_id)
+              on_record: Callable[[Cell, dict], None] | None = None, *,
+              executor: str = "local", address: str | None = None, keep_artifacts: bool = True) -> list[dict]:
+    """Run every cell that has no readable record yet; return the records of all `cells`, in order.
+
+    Finished records are kept as they are (resume). On completion, without `keep_artifacts`,
+    the run's scratch and cache directories are removed.
+    """
+    done = store.finished_records()
+    by_id: dict[str, dict] = {c.cell_id: done[c.cell_id] for c in cells if c.cell_id in done}
+    todo = [c for c in cells if c.cell_id not in done]
+    store.remove_partial_writes()
+
+    def emit(cell: Cell, rec: dict) -> None:
         store.write_record(rec)
-        records.append(rec)
+        by_id[cell.cell_id] = rec
         if on_record:
             on_record(cell, rec)
-    return records
+
+    restore = _stop_on_sigterm()
+    try:
+        if executor == "ray":
+            from bench.ray_executor import run_on_ray
+
+            run_on_ray(todo, store, run_id, emit, address=address, keep_artifacts=keep_artifacts)
+        elif executor == "local":
+            for cell in todo:
+                check_interrupted()
+                emit(cell, run_cell_process(cell, store, run_id, keep_artifacts=keep_artifacts))
+        else:
+            from bench.errors import UserError
+
+            raise UserError(f"Unknown executor {executor!r}: use local or ray.")
+    except KeyboardInterrupt:
+        mark_interrupted(store)
+        print(f"Interrupted: {len(by_id)} of {len(cells)} cells have records. "
+              f"Resume with: bench run --resume {store.dir}", file=sys.stderr)
+        raise
+    finally:
+        restore()
+    if not keep_artifacts:
+        store.remove_artifacts()
+    return [by_id[c.cell_id] for c in cells if c.cell_id in by_id]

@@ -3,14 +3,21 @@
 A run lives in `results/<run-id>/`: `manifest.json`, one JSON file per finished cell under
 `records/` (written to a temporary name and renamed, so a torn write cannot exist), and
 `records.parquet`, rebuilt from those files after every cell. An interrupted run therefore loses
-at most the cell in flight, and the per-cell files are the source of truth.
+at most the cell in flight, and the per-cell files are the source of truth. A record file that
+cannot be parsed, or lacks the keys every record has, counts as torn: readers skip it and name it,
+and a resumed run measures that cell again.
+
+Paths from users are not trusted: a run id is one safe directory name, a resumed run directory
+must lie inside the results root, and a record's file name comes from a checked cell id.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +38,9 @@ COLUMNS = [
 ]
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
+CELL_ID = re.compile(r"^[A-Za-z0-9_=\-][A-Za-z0-9_.=\-]{0,254}$")
+# Every record, whatever its status, has these; a file without them is a torn or foreign write.
+REQUIRED_KEYS = ("run_id", "cell_id", "status")
 
 
 def check_run_id(run_id: str) -> str:
@@ -49,12 +59,59 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def inside(root: Path, path: Path) -> Path:
+    """`path` resolved (symlinks followed), if it lies strictly inside `root`; else a UserError."""
+    r, p = Path(root).resolve(), Path(path).resolve()
+    if p == r or not p.is_relative_to(r):
+        raise UserError(f"{str(path)!r} is not inside the results directory {str(root)!r}; "
+                        "pass --results-dir for the root that holds this run.")
+    return p
+
+
+def record_problem(rec: Any, name: str | None = None) -> str | None:
+    """Why a parsed record file is not a record (None if it is one)."""
+    if not isinstance(rec, dict):
+        return f"holds a {type(rec).__name__}, not a record"
+    missing = [k for k in REQUIRED_KEYS if k not in rec]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    if name is not None and rec["cell_id"] != name:
+        return f"names cell {rec['cell_id']!r}"
+    return None
+
+
 class RunStore:
     def __init__(self, run_dir: Path):
         self.dir = Path(run_dir)
         self.records_dir = self.dir / "records"
         self.cache_dir = self.dir / "cache"
         self.scratch_dir = self.dir / "scratch"
+        self._lock_fd: int | None = None
+
+    @classmethod
+    def open(cls, root: Path, run: str | Path) -> RunStore:
+        """An existing run directory, for --resume: a path inside `root`, or a run id under it."""
+        given = Path(run)
+        if len(given.parts) == 1 and not given.is_absolute() and (Path(root) / given).exists():
+            given = Path(root) / given  # a run id
+        path = inside(root, given)
+        check_run_id(path.name)
+        if not (path / "manifest.json").is_file():
+            raise UserError(f"{str(run)!r} is not a run directory: it has no manifest.json.")
+        store = cls(path)
+        for d in (store.records_dir, store.cache_dir, store.scratch_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        return store
+
+    def lock(self) -> None:
+        """One runner per run directory. The kernel drops the lock when the runner dies, even by kill -9."""
+        fd = os.open(self.dir / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UserError(f"Another bench process is running in {str(self.dir)!r}.") from None
+        self._lock_fd = fd
 
     @classmethod
     def create(cls, root: Path, run_id: str) -> RunStore:
@@ -84,7 +141,10 @@ class RunStore:
 
     # records --------------------------------------------------------------------
     def write_record(self, record: dict[str, Any]) -> None:
-        atomic_write_text(self.records_dir / f"{record['cell_id']}.json", json.dumps(record, default=_jsonable))
+        cell_id = str(record["cell_id"])
+        if not CELL_ID.match(cell_id):
+            raise ValueError(f"cell id {cell_id!r} is not a safe file name")
+        atomic_write_text(self.records_dir / f"{cell_id}.json", json.dumps(record, default=_jsonable))
         self.write_parquet()
 
     def write_parquet(self) -> None:
@@ -95,8 +155,27 @@ class RunStore:
             os.replace(tmp, self.dir / "records.parquet")
             df.drop(columns=["latency_samples_ms"], errors="ignore").to_csv(self.dir / "records.csv", index=False)
 
+    def finished_records(self) -> dict[str, dict]:
+        """Readable records by cell id; torn ones are left out, so their cells run again."""
+        out = {}
+        for p in sorted(self.records_dir.glob("*.json")):
+            rec = _read_record(p)
+            if isinstance(rec, dict):
+                out[p.stem] = rec
+        return out
+
     def finished_cells(self) -> set[str]:
-        return {p.stem for p in self.records_dir.glob("*.json")}
+        return set(self.finished_records())
+
+    def remove_partial_writes(self) -> None:
+        """Temporary files a killed writer left behind (never a finished record)."""
+        for p in [*self.records_dir.glob(".*.tmp*"), *self.dir.glob(".*.tmp*")]:
+            p.unlink(missing_ok=True)
+
+    def remove_artifacts(self) -> None:
+        """Exports, calibration data and per-cell scratch: not results, and often large."""
+        for d in (self.scratch_dir, self.cache_dir):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _jsonable(x):
@@ -110,20 +189,55 @@ def _jsonable(x):
 def read_manifest(run_dir: Path) -> dict:
     p = Path(run_dir) / "manifest.json"
     try:
-        return json.loads(p.read_text())
+        manifest = json.loads(p.read_text())
     except FileNotFoundError:
         raise UserError(f"{str(run_dir)!r} is not a run directory: it has no manifest.json.") from None
     except (OSError, json.JSONDecodeError) as e:
         raise UserError(f"The manifest of {str(run_dir)!r} cannot be read: {e}.") from None
+    if not isinstance(manifest, dict):
+        raise UserError(f"The manifest of {str(run_dir)!r} is not a JSON object.")
+    return manifest
+
+
+def _read_record(p: Path) -> dict | str:
+    """The record in `p`, or why it is not one."""
+    try:
+        rec = json.loads(p.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        return f"unreadable ({type(e).__name__})"
+    except json.JSONDecodeError:
+        return "not valid JSON (torn or corrupt)"
+    return record_problem(rec, p.stem) or rec
+
+
+def skipped_record_files(run_dir: Path) -> dict[str, str]:
+    """Record files that readers skip, with the reason for each."""
+    out = {}
+    for p in sorted((Path(run_dir) / "records").glob("*.json")):
+        rec = _read_record(p)
+        if isinstance(rec, str):
+            out[p.name] = rec
+    return out
+
+
+def missing_cells(run_dir: Path) -> list[str]:
+    """Cells the manifest planned that have no readable record (not run yet, interrupted, or torn)."""
+    try:
+        planned = [c.get("cell_id") for c in read_manifest(run_dir).get("cells", []) if isinstance(c, dict)]
+    except UserError:
+        return []
+    have = {p.stem for p in (Path(run_dir) / "records").glob("*.json") if isinstance(_read_record(p), dict)}
+    return [c for c in planned if c and c not in have]
 
 
 def load_records(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
-    """All records of a run, and the names of record files that were unreadable (and skipped)."""
+    """All records of a run, and the names of record files that were unreadable or torn (and skipped)."""
     rows, bad = [], []
     for p in sorted((Path(run_dir) / "records").glob("*.json")):
-        try:
-            rows.append(json.loads(p.read_text()))
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        rec = _read_record(p)
+        if isinstance(rec, dict):
+            rows.append(rec)
+        else:
             bad.append(p.name)
     df = pd.DataFrame(rows)
     if not df.empty:

@@ -93,6 +93,7 @@ class Target(BaseModel):
     provider: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)  # runtime-specific; the runtime's model validates
     name: str | None = None
+    accelerator_type: str | None = None  # Ray scheduling: e.g. "A100", "H100" (a Ray accelerator type)
 
     @property
     def label(self) -> str:
@@ -139,6 +140,8 @@ class Measure(BaseModel):
     noise_threshold_cv: float = Field(default=0.05, gt=0)  # above it a cell is flagged `noisy`
     timeout_s: float = Field(default=600, gt=0)
     seed: int = 0
+    # Per-cell memory cap; a cell over it is recorded as out of memory (docs/reliability.md).
+    memory_limit_mb: int | None = Field(default=None, ge=64)
 
 
 class ExcludeRule(BaseModel):
@@ -281,6 +284,8 @@ def load_suite(path: str | Path) -> Suite:
 def parse_suite(text: str, source: str = "<suite>") -> Suite:
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise UserError(f"{source}: the YAML is nested too deeply to read.") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -292,7 +297,7 @@ def parse_suite(text: str, source: str = "<suite>") -> Suite:
     if not isinstance(data, dict):
         raise UserError(f"{source}: a suite must be a mapping (name:, models:, ...), not {type(data).__name__}.")
     try:
-        return Suite(**data)
+        return Suite.model_validate(data)
     except ValidationError as e:
         raise UserError(f"{source}: invalid suite: {_first_error(e)}.") from None
     except UserError as e:

@@ -35,5 +35,6 @@ def debug_fault(artifact, params: FaultParams, ctx):
     if params.mode == "oom":
         hog = []
         while True:
-            hog.append(bytearray(256 * 1024 * 1024))
+            hog.append(b"\x01" * (64 * 1024 * 1024))  # written, so resident: RSS grows
+            time.sleep(0.05)  # about 1 GB/s: a memory limit polled 5 times a second overshoots little
     return artifact
