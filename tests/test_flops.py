@@ -8,7 +8,7 @@ from bench.zoo import MODELS, Workload
 
 
 def _workload(spec, batch=1):
-    return Workload(batch, seq_len=128) if spec.modality == "text" else Workload(batch, image_size=spec.default_size)
+    return Workload(batch, seq_len=128) if spec.modality in ("text", "decoder") else Workload(batch, image_size=spec.default_size)
 
 
 @pytest.mark.parametrize("name", MODELS.names())

@@ -17,23 +17,28 @@ from bench.registry import Registry
 
 @dataclass(frozen=True)
 class Workload:
-    """The shape one cell runs: batch size plus sequence length (text) or image side (vision)."""
+    """The shape one cell runs: batch size plus sequence length (text) or image side (vision).
+
+    Decoders use `seq_len` as the prompt length and add `new_tokens`, the tokens generated.
+    """
 
     batch_size: int
     seq_len: int | None = None
     image_size: int | None = None
+    new_tokens: int | None = None
 
     @property
     def label(self) -> str:
         size = f"s{self.seq_len}" if self.seq_len is not None else f"i{self.image_size}"
-        return f"b{self.batch_size}-{size}"
+        gen = f"-n{self.new_tokens}" if self.new_tokens is not None else ""
+        return f"b{self.batch_size}-{size}{gen}"
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     family: str  # "bert", "vit", ...: optimizations declare the families they apply to
-    modality: str  # "text" or "vision"
+    modality: str  # "text", "vision" or "decoder"
     build_fn: Callable[[], torch.nn.Module]
     inputs_fn: Callable[[Workload, torch.Generator], dict[str, torch.Tensor]]
     params_fn: Callable[[], int]
