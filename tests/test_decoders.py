@@ -72,8 +72,10 @@ def test_conv1d_becomes_an_equivalent_linear_and_quantizes():
 def test_generation_uses_the_cache_and_its_bytes_match():
     model = CausalLM(_tiny_gpt2())
     ids = torch.randint(0, 500, (2, 10))
-    ttft, steps, tokens, cache = generate(model, ids, 5)
+    syncs = []  # a fake device sync: CUDA timing synchronises before every clock read
+    ttft, steps, tokens, cache = generate(model, ids, 5, sync=lambda: syncs.append(1))
     assert ttft > 0 and len(steps) == 4 and all(s > 0 for s in steps)
+    assert len(syncs) == 2 + 4
     assert tokens.shape == (2, 5) and cache.get_seq_length() == 10 + 5 - 1
     arch = DecoderArch(layers=2, hidden=64, heads=4, kv_heads=4, ffn=256, vocab=500, max_positions=64)
     assert kv_cache_bytes(cache) == arch.kv_cache_bytes(2, 14) == 2 * 2 * 4 * 16 * 14 * 4 * 2

@@ -48,7 +48,7 @@ def generate(module, input_ids: torch.Tensor, new_tokens: int, sync: Callable[[]
     """Greedy generation with a KV cache: (ttft_ms, per-step decode ms, tokens [B, N], cache)."""
     sync = sync or (lambda: None)
     clock = time.perf_counter
-    cache = new_cache(module)
+    cache = new_cache()
     with torch.inference_mode():
         sync()
         s = clock()
@@ -93,7 +93,7 @@ def decode_static(spec, module, ctx) -> dict:
     """MACs counted on the real forward passes: the prefill with a cache, then every decode step."""
     w = ctx.workload
     check_context(spec, w)
-    cache = new_cache(module)
+    cache = new_cache()
     first = count_macs(module, {"input_ids": ctx.inputs["input_ids"], "cache": cache})
     tok = torch.zeros((w.batch_size, 1), dtype=torch.long)
     steps, uncounted = [], set(first.uncounted)

@@ -112,7 +112,8 @@ class CausalLM(torch.nn.Module):
         return out.logits[:, -1]
 
 
-def new_cache(module: torch.nn.Module):
+def new_cache():
+    """An empty KV cache; the model fills it in place, one layer entry per decoder layer."""
     from transformers import DynamicCache
 
     return DynamicCache()
