@@ -108,7 +108,7 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     ref = reference_output(spec, cell.workload, inputs, cache, seed)
     if spec.modality == "decoder":
         from bench.measure import decode
-        ref_tokens = decode.reference_tokens(spec, cell.workload, inputs, cache, seed)
+        ref_tokens = decode.reference_tokens(spec, cell.workload, inputs, cache, seed, module)
 
     record: dict = {"family": spec.family, "macs_closed_form": spec.closed_form_macs(cell.workload),
                     "params_closed_form": spec.closed_form_params()}

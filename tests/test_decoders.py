@@ -95,8 +95,8 @@ name: dec
 models: [gpt2, tinybert-4]
 optimizations: [fp32, torch-dynamic-int8, ort-dynamic-int8]
 targets:
-  - {runtime: torch, device: cpu, threads: 2}
-  - {runtime: onnxruntime, device: cpu, threads: 2}
+  - {runtime: torch, device: cpu, threads: 1}
+  - {runtime: onnxruntime, device: cpu, threads: 1}
 workloads: {seq_lens: [16], prompt_lens: [8], new_tokens: [3]}
 measure: {warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.5, min_samples: 5, timeout_s: 300}
 """

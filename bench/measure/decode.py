@@ -73,15 +73,17 @@ def check_context(spec, workload) -> None:
                          f"{workload.new_tokens} new tokens needs {positions}")
 
 
-def reference_tokens(spec, workload, inputs, cache_dir, seed: int) -> np.ndarray:
-    """Greedy tokens of the fp32 model on CPU, computed once per run for each model and workload."""
+def reference_tokens(spec, workload, inputs, cache_dir, seed: int, fresh=None) -> np.ndarray:
+    """Greedy tokens of the fp32 model on CPU, computed once per run for each model and workload.
+
+    `fresh` may be the model as just built (before any optimization), to save building it twice.
+    """
     path = cache_dir / "reference" / f"{spec.name}-{workload.label}-seed{seed}-tokens.npy"
     if path.exists():
         return np.load(path)
     check_context(spec, workload)
-    module = spec.build(seed)
+    module = fresh if fresh is not None else spec.build(seed)
     _, _, tokens, _ = generate(module, inputs["input_ids"], workload.new_tokens)
-    del module
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npy")
     np.save(tmp, tokens.numpy())
