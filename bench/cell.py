@@ -69,8 +69,12 @@ def static_metrics(model_spec, artifact, ctx, applied: list[str]) -> dict:
 
     def compute():
         count = count_macs(artifact.module, ctx.inputs)
-        return {"params": count_params(artifact.module), "macs": count.macs, "flops": count.flops,
-                "uncounted_ops": count.uncounted}
+        out = {"params": count_params(artifact.module), "macs": count.macs, "flops": count.flops,
+               "uncounted_ops": count.uncounted}
+        if model_spec.modality == "decoder":  # prefill and per-token decode MACs, KV cache included
+            from bench.measure.decode import decode_static
+            out.update(decode_static(model_spec, artifact.module, ctx))
+        return out
 
     return _cached_json(ctx.cache / "static" / f"{key}.json", compute)
 
@@ -105,6 +109,9 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     inputs = spec.inputs(cell.workload, seed)
     ctx = Context(spec, cell.workload, inputs, cell.target.device, scratch, cache, seed)
     ref = reference_output(spec, cell.workload, inputs, cache, seed)
+    if spec.modality == "decoder":
+        from bench.measure import decode
+        ref_tokens = decode.reference_tokens(spec, cell.workload, inputs, cache, seed, module)
 
     record: dict = {"family": spec.family, "macs_closed_form": spec.closed_form_macs(cell.workload),
                     "params_closed_form": spec.closed_form_params()}
@@ -148,15 +155,20 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     from bench.optimize.varlen import real_token_outputs  # padded workloads: compare real tokens only
 
     record.update(compare_outputs(*real_token_outputs(out, ref, inputs, record)))
-    if spec.modality == "vision":
+    if spec.modality in ("vision", "decoder"):
         record["top1_agreement"] = top1_agreement(out, ref)
 
     m = cell.measure
     settings = TimerSettings(warmup_iters=m.warmup_iters, warmup_s=m.warmup_s, min_time_s=m.min_time_s,
                              max_time_s=m.max_time_s, min_samples=m.min_samples, target_rel_ci=m.target_rel_ci)
     probe.before_timing()
-    clock = probe.clock(session.sync if session.cuda_events else None)
-    timing = time_callable(session.call, settings, session.sync, clock=clock)
+    if spec.modality == "decoder":  # TTFT and per-token decode samples; latency fields hold the latter
+        timing, decoder_fields = decode.measure_decode(spec, artifact.module, inputs, cell.workload, settings,
+                                                       cell.target.device, session.sync, ref_tokens)
+        record.update(decoder_fields)
+    else:
+        clock = probe.clock(session.sync if session.cuda_events else None)
+        timing = time_callable(session.call, settings, session.sync, clock=clock)
     record.update(summarize(timing.samples_ms))
     record["latency_samples_ms"] = [round(x, 6) for x in timing.samples_ms]
     record["timing_target_met"] = timing.target_met

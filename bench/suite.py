@@ -120,12 +120,22 @@ class Workloads(BaseModel):
             if r is not None and not 1 <= r[0] <= r[1]:
                 raise ValueError(f"a real_lengths range is [lo, hi] with 1 <= lo <= hi, got {list(r)}")
         return v
+    # Decoder models only: prompt lengths (None: seq_lens) and tokens to generate per prompt.
+    prompt_lens: list[int] | None = None
+    new_tokens: list[int] = Field(default_factory=lambda: [32], min_length=1)
 
-    @field_validator("batch_sizes", "seq_lens", "image_sizes")
+    @field_validator("batch_sizes", "seq_lens", "image_sizes", "prompt_lens")
     @classmethod
     def _positive(cls, v):
         if v is not None and any(x < 1 for x in v):
             raise ValueError("sizes must be positive integers")
+        return v
+
+    @field_validator("new_tokens")
+    @classmethod
+    def _two_tokens(cls, v):
+        if any(x < 2 for x in v):
+            raise ValueError("new_tokens must be at least 2: the prefill makes the first token, decode the rest")
         return v
 
 
@@ -309,15 +319,27 @@ def _workloads(suite: Suite, modality: str, default_size: int) -> list[Workload]
     if modality == "text":
         return [Workload(b, seq_len=s, real_lengths=None if r is None else (min(r[0], s), min(r[1], s)))
                 for b in w.batch_sizes for s in w.seq_lens for r in w.real_lengths]
+    if modality == "decoder":
+        return [Workload(b, seq_len=p, new_tokens=n) for b in w.batch_sizes
+                for p in (w.prompt_lens or w.seq_lens) for n in w.new_tokens]
     sizes = w.image_sizes or [default_size]
     return [Workload(b, image_size=s) for b in w.batch_sizes for s in sizes]
 
 
-def _convert(kind: str, wanted: str, last: str | None) -> tuple[Step | None, str]:
+def _unsupported(opt, model) -> str:
+    """Why an optimization's declared modalities exclude this model, or ""."""
+    if opt.modalities is not None and model.modality not in opt.modalities:
+        return f"{opt.name} applies to {', '.join(opt.modalities)} models, not {model.modality} models"
+    return ""
+
+
+def _convert(kind: str, wanted: str, last: str | None, model) -> tuple[Step | None, str]:
     """The implicit step that turns a `kind` artifact into a `wanted` one, or why there is none."""
     name = CONVERSIONS.get((kind, wanted))
     if name is None:
         return None, f"nothing converts a {kind} model into a {wanted} model"
+    if why := _unsupported(OPTIMIZATIONS.get(name), model):
+        return None, why
     if last is not None and not OPTIMIZATIONS.get(last).exportable:
         return None, f"{last} produces a torch model that {name} cannot convert to {wanted}"
     return Step(name=name), ""
@@ -341,10 +363,12 @@ def check(cell: Cell, on_this_host: bool = True) -> tuple[tuple[Step, ...], str]
         opt = OPTIMIZATIONS.get(step.name)
         if opt.families is not None and model.family not in opt.families:
             return (), f"{opt.name} applies to {', '.join(opt.families)} models, not {model.family}"
+        if why := _unsupported(opt, model):
+            return (), why
         if opt.devices is not None and cell.target.device not in opt.devices:
             return (), f"{opt.name} runs on {', '.join(opt.devices)} only, not {cell.target.device}"
         if opt.consumes != kind:
-            conv, why = _convert(kind, opt.consumes, last)
+            conv, why = _convert(kind, opt.consumes, last, model)
             if conv is None:
                 return (), f"{opt.name} needs a {opt.consumes} model: {why}"
             resolved.append(conv)
@@ -353,7 +377,7 @@ def check(cell: Cell, on_this_host: bool = True) -> tuple[tuple[Step, ...], str]
     if kind != runtime.accepts:
         if runtime.accepts == "torch":
             return (), f"runtime {runtime.name} runs torch models; {last} produces an {kind} model"
-        conv, why = _convert(kind, runtime.accepts, last)
+        conv, why = _convert(kind, runtime.accepts, last, model)
         if conv is None:
             return (), f"runtime {runtime.name} runs {runtime.accepts} models: {why}"
         resolved.append(conv)

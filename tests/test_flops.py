@@ -8,7 +8,7 @@ from bench.zoo import MODELS, Workload
 
 
 def _workload(spec, batch=1):
-    return Workload(batch, seq_len=128) if spec.modality == "text" else Workload(batch, image_size=spec.default_size)
+    return Workload(batch, seq_len=128) if spec.modality in ("text", "decoder") else Workload(batch, image_size=spec.default_size)
 
 
 # Models whose spec returns the published figure are checked against it in tests/test_survey_zoo.py.

@@ -56,6 +56,7 @@ class OptimizationSpec:
     produces: str = "torch"
     params: type[BaseModel] = NoParams
     families: tuple[str, ...] | None = None  # None: any family
+    modalities: tuple[str, ...] | None = None  # None: any modality ("text", "vision", "decoder")
     devices: tuple[str, ...] | None = None  # None: any device
     changes_shapes: bool = False  # params and MACs are counted after such a step
     changes_numerics: bool = False  # fidelity may drop; static metrics are counted before it

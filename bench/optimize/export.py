@@ -41,7 +41,10 @@ def cache_key(ctx: Context, prefix: str, params: BaseModel) -> str:
     return f"{ctx.model.name}-{ctx.workload.label}-{hashlib.sha1(raw.encode()).hexdigest()[:10]}"
 
 
-@register("onnx-export", consumes="torch", produces="onnx", params=ExportParams,
+# Decoders are left out: exporting generation needs the KV cache as graph inputs and outputs
+# (two graphs or one with past inputs), which this exporter does not build; the planner skips
+# decoder cells on ONNX targets with this declaration as the reason.
+@register("onnx-export", consumes="torch", produces="onnx", params=ExportParams, modalities=("text", "vision"),
           description="Export the torch model to ONNX (fp32), to run under ONNX Runtime.")
 def onnx_export(artifact: Artifact, params: ExportParams, ctx: Context) -> Artifact:
     # A model that earlier steps changed gets its own export; the untouched model's is shared.

@@ -17,13 +17,17 @@ from bench.registry import Registry
 
 @dataclass(frozen=True)
 class Workload:
-    """The shape one cell runs: batch size plus sequence length (text) or image side (vision)."""
+    """The shape one cell runs: batch size plus sequence length (text) or image side (vision).
+
+    Decoders use `seq_len` as the prompt length and add `new_tokens`, the tokens generated.
+    """
 
     batch_size: int
     seq_len: int | None = None
     image_size: int | None = None
     # Text only: each sequence's real length is drawn uniformly from [lo, hi]; the rest is padding.
     real_lengths: tuple[int, int] | None = None
+    new_tokens: int | None = None  # decoders only: tokens generated after the prompt
 
     def __post_init__(self):
         if self.real_lengths is not None:  # JSON round trips give a list
@@ -33,14 +37,15 @@ class Workload:
     def label(self) -> str:
         size = f"s{self.seq_len}" if self.seq_len is not None else f"i{self.image_size}"
         ragged = f"-r{self.real_lengths[0]}_{self.real_lengths[1]}" if self.real_lengths else ""
-        return f"b{self.batch_size}-{size}{ragged}"
+        gen = f"-n{self.new_tokens}" if self.new_tokens is not None else ""
+        return f"b{self.batch_size}-{size}{ragged}{gen}"
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     family: str  # "bert", "vit", ...: optimizations declare the families they apply to
-    modality: str  # "text" or "vision"
+    modality: str  # "text", "vision" or "decoder"
     build_fn: Callable[[], torch.nn.Module]
     inputs_fn: Callable[[Workload, torch.Generator], dict[str, torch.Tensor]]
     params_fn: Callable[[], int]
