@@ -150,10 +150,11 @@ class RunStore:
     def write_parquet(self) -> None:
         df, _ = load_records(self.dir)
         if not df.empty:
+            flat = flat_table(df)
             tmp = self.dir / f".records.parquet.tmp{os.getpid()}"
-            df.drop(columns=["latency_samples_ms"], errors="ignore").to_parquet(tmp, index=False)
+            flat.to_parquet(tmp, index=False)
             os.replace(tmp, self.dir / "records.parquet")
-            df.drop(columns=["latency_samples_ms"], errors="ignore").to_csv(self.dir / "records.csv", index=False)
+            flat.to_csv(self.dir / "records.csv", index=False)
 
     def finished_records(self) -> dict[str, dict]:
         """Readable records by cell id; torn ones are left out, so their cells run again."""
@@ -176,6 +177,17 @@ class RunStore:
         """Exports, calibration data and per-cell scratch: not results, and often large."""
         for d in (self.scratch_dir, self.cache_dir):
             shutil.rmtree(d, ignore_errors=True)
+
+
+def flat_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The records as a flat table: per-iteration samples dropped, nested values (environment
+    dicts, per-layer statistics) kept as JSON text, which Parquet and CSV both hold faithfully."""
+    flat = df.drop(columns=["latency_samples_ms"], errors="ignore").copy()
+    for col in flat.columns:
+        if flat[col].dtype == object and flat[col].map(
+                lambda v: isinstance(v, dict) or (isinstance(v, list) and any(isinstance(x, dict) for x in v))).any():
+            flat[col] = flat[col].map(lambda v: None if v is None else json.dumps(v, default=_jsonable))
+    return flat
 
 
 def _jsonable(x):
