@@ -124,6 +124,7 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     record.update(static or {})
     record["weight_bytes"] = weight_bytes(artifact)
     record["precision"] = artifact.precision
+    record.update(artifact.record)
     record["peak_rss_build_bytes"] = memory.peak_rss_bytes()
     memory.reset_peak_rss()
 

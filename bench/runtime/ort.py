@@ -16,6 +16,9 @@ def bind_ort(artifact, target, inputs) -> Session:
     opts.intra_op_num_threads = target.threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    level = artifact.runtime_hints.get("ort_graph_optimization_level")
+    if level is not None:  # set by the ort-optimize step; ORT's default is "all"
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     provider = target.provider or PROVIDERS[target.device]
     if provider not in ort.get_available_providers():
         raise RuntimeError(f"ONNX Runtime provider {provider} is not available in this build")
@@ -27,7 +30,8 @@ def bind_ort(artifact, target, inputs) -> Session:
         return sess.run(None, feeds)[0]
 
     return Session(call=call, output=lambda y: np.asarray(y, dtype=np.float32),
-                   info={"threads": target.threads, "providers": sess.get_providers()})
+                   info={"threads": target.threads, "providers": sess.get_providers(),
+                         "graph_optimization_level": str(opts.graph_optimization_level)})
 
 
 RUNTIMES.add(RuntimeSpec("onnxruntime", accepts="onnx", devices=("cpu", "cuda"), bind=bind_ort, description="ONNX Runtime"))

@@ -1,6 +1,6 @@
 """The model zoo. Importing this package registers every model in `MODELS`."""
 
-from bench.zoo import text, vision  # noqa: F401  (registration side effects)
+from bench.zoo import outliers, text, vision  # noqa: F401  (registration side effects)
 from bench.zoo.base import MODELS, ModelSpec, Workload
 
 __all__ = ["MODELS", "ModelSpec", "Workload"]
