@@ -30,6 +30,9 @@ COLUMNS = [
     "build_s", "optimize_s", "session_s", "cell_wall_s",
 ]
 
+# Per-record lists: kept in the JSON records, left out of the Parquet/CSV tables.
+LIST_COLUMNS = ["latency_samples_ms", "outlier_stats"]
+
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 
 
@@ -91,9 +94,9 @@ class RunStore:
         df, _ = load_records(self.dir)
         if not df.empty:
             tmp = self.dir / f".records.parquet.tmp{os.getpid()}"
-            df.drop(columns=["latency_samples_ms"], errors="ignore").to_parquet(tmp, index=False)
+            df.drop(columns=LIST_COLUMNS, errors="ignore").to_parquet(tmp, index=False)
             os.replace(tmp, self.dir / "records.parquet")
-            df.drop(columns=["latency_samples_ms"], errors="ignore").to_csv(self.dir / "records.csv", index=False)
+            df.drop(columns=LIST_COLUMNS, errors="ignore").to_csv(self.dir / "records.csv", index=False)
 
     def finished_cells(self) -> set[str]:
         return {p.stem for p in self.records_dir.glob("*.json")}
