@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +22,23 @@ def make_ctx(model: str, tmp: Path, seq: int = 16, device: str = "cpu") -> Conte
     return Context(spec, w, spec.inputs(w, 0), device, tmp / "scratch", tmp / "cache", 0)
 
 
+_BUILT: dict[str, torch.nn.Module] = {}
+
+
+def built(ctx: Context) -> torch.nn.Module:
+    """A fresh copy of the model with seed 0; building once per test session keeps the tests fast."""
+    if ctx.model.name not in _BUILT:
+        _BUILT[ctx.model.name] = ctx.model.build(0)
+    return copy.deepcopy(_BUILT[ctx.model.name])
+
+
 def reference(ctx: Context) -> np.ndarray:
     with torch.inference_mode():
-        return ctx.model.build(0)(**ctx.inputs).float().numpy()
+        return built(ctx)(**ctx.inputs).float().numpy()
 
 
 def apply_chain(ctx: Context, chain: list[tuple[str, dict]], module: torch.nn.Module | None = None) -> Artifact:
-    artifact = Artifact(kind="torch", module=module if module is not None else ctx.model.build(0))
+    artifact = Artifact(kind="torch", module=module if module is not None else built(ctx))
     for name, params in chain:
         opt = OPTIMIZATIONS.get(name)
         artifact = opt.apply(artifact, opt.parse_params(params), ctx)
