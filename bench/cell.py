@@ -141,6 +141,7 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     record["weight_bytes"] = weight_bytes(artifact)
     record["precision"] = artifact.precision
     record["optimization_notes"] = "; ".join(artifact.notes)  # what the steps did, e.g. weights zeroed
+    record.update(artifact.record)
     record["peak_rss_build_bytes"] = memory.peak_rss_bytes()
     memory.reset_peak_rss()
 

@@ -37,6 +37,9 @@ COLUMNS = [
     "build_s", "optimize_s", "session_s", "cell_wall_s",
 ]
 
+# Per-record lists: kept in the JSON records, left out of the Parquet/CSV tables.
+LIST_COLUMNS = ["latency_samples_ms", "outlier_stats"]
+
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 CELL_ID = re.compile(r"^[A-Za-z0-9_=\-][A-Za-z0-9_.=\-]{0,254}$")
 # Every record, whatever its status, has these; a file without them is a torn or foreign write.
@@ -182,7 +185,7 @@ class RunStore:
 def flat_table(df: pd.DataFrame) -> pd.DataFrame:
     """The records as a flat table: per-iteration samples dropped, nested values (environment
     dicts, per-layer statistics) kept as JSON text, which Parquet and CSV both hold faithfully."""
-    flat = df.drop(columns=["latency_samples_ms"], errors="ignore").copy()
+    flat = df.drop(columns=LIST_COLUMNS, errors="ignore").copy()
     for col in flat.columns:
         if flat[col].dtype == object and flat[col].map(
                 lambda v: isinstance(v, dict) or (isinstance(v, list) and any(isinstance(x, dict) for x in v))).any():

@@ -333,15 +333,15 @@ def _unsupported(opt, model) -> str:
     return ""
 
 
-def _convert(kind: str, wanted: str, last: str | None, model) -> tuple[Step | None, str]:
+def _convert(kind: str, wanted: str, blocker: str | None, model) -> tuple[Step | None, str]:
     """The implicit step that turns a `kind` artifact into a `wanted` one, or why there is none."""
     name = CONVERSIONS.get((kind, wanted))
     if name is None:
         return None, f"nothing converts a {kind} model into a {wanted} model"
     if why := _unsupported(OPTIMIZATIONS.get(name), model):
         return None, why
-    if last is not None and not OPTIMIZATIONS.get(last).exportable:
-        return None, f"{last} produces a torch model that {name} cannot convert to {wanted}"
+    if blocker is not None:
+        return None, f"{blocker} produces a torch model that {name} cannot convert to {wanted}"
     return Step(name=name), ""
 
 
@@ -358,7 +358,8 @@ def check(cell: Cell, on_this_host: bool = True) -> tuple[tuple[Step, ...], str]
         why = runtime.unavailable(cell.target, runtime.parse_options(cell.target.options))
         if why:
             return (), why
-    kind, last, resolved = "torch", None, []
+    # blocker: the latest step whose torch model cannot be exported, however many steps follow it.
+    kind, last, blocker, resolved = "torch", None, None, []
     for step in cell.steps:
         opt = OPTIMIZATIONS.get(step.name)
         if opt.families is not None and model.family not in opt.families:
@@ -368,16 +369,19 @@ def check(cell: Cell, on_this_host: bool = True) -> tuple[tuple[Step, ...], str]
         if opt.devices is not None and cell.target.device not in opt.devices:
             return (), f"{opt.name} runs on {', '.join(opt.devices)} only, not {cell.target.device}"
         if opt.consumes != kind:
-            conv, why = _convert(kind, opt.consumes, last, model)
+            conv, why = _convert(kind, opt.consumes, blocker, model)
             if conv is None:
                 return (), f"{opt.name} needs a {opt.consumes} model: {why}"
             resolved.append(conv)
+        elif kind == "torch" and opt.produces != "torch" and blocker is not None:  # an explicit export
+            return (), f"{blocker} produces a torch model that {opt.name} cannot convert to {opt.produces}"
         resolved.append(step)
         kind, last = opt.produces, step.name
+        blocker = step.name if kind == "torch" and not opt.exportable else (blocker if kind == "torch" else None)
     if kind != runtime.accepts:
         if runtime.accepts == "torch":
             return (), f"runtime {runtime.name} runs torch models; {last} produces an {kind} model"
-        conv, why = _convert(kind, runtime.accepts, last, model)
+        conv, why = _convert(kind, runtime.accepts, blocker, model)
         if conv is None:
             return (), f"runtime {runtime.name} runs {runtime.accepts} models: {why}"
         resolved.append(conv)

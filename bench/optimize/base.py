@@ -30,6 +30,10 @@ class Artifact:
     onnx_path: Path | None = None
     precision: str = "fp32"
     notes: list[str] = field(default_factory=list)
+    # Fields an optimization adds to the cell's record (outlier statistics, compile time, ...).
+    record: dict[str, Any] = field(default_factory=dict)
+    # What the runtime should honour when it binds this artifact (e.g. an ORT graph level).
+    runtime_hints: dict[str, Any] = field(default_factory=dict)
 
     def evolve(self, **changes: Any) -> Artifact:
         return replace(self, **changes)

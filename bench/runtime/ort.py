@@ -109,13 +109,17 @@ def bind_ort(artifact, target, inputs, ort=None) -> Session:
     ort = ort or _import_ort()
     options = OrtOptions(**target.options)
     opts = session_options(ort, target.threads)
+    level = artifact.runtime_hints.get("ort_graph_optimization_level")
+    if level is not None:  # set by the ort-optimize step; ORT's default is "all"
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     why = provider_problem(target, ort.get_available_providers())
     if why:
         raise RuntimeError(why)
     sess = open_session(ort, artifact.onnx_path, opts, provider_chain(target))
     names = {i.name for i in sess.get_inputs()}
     feeds = {k: v.numpy() for k, v in inputs.items() if k in names}
-    info = {"threads": target.threads, "providers": sess.get_providers()}
+    info = {"threads": target.threads, "providers": sess.get_providers(),
+            "graph_optimization_level": str(getattr(opts, "graph_optimization_level", "default"))}
     if target.device == "cuda":
         return _cuda_session(ort, sess, feeds, options.copies, info)
 

@@ -1,0 +1,110 @@
+"""Reduced floating-point precision: bf16, fp16 and fp8 in torch; fp16 in ONNX Runtime.
+
+Halving the bytes per weight and activation halves memory traffic, and on hardware with
+half-precision matrix units (tensor cores, AMX, AVX512-BF16) raises peak FLOP/s too. Where the
+device has no such units the cast may cost more than it saves; the records show which.
+
+Devices are declared so that `bench plan` rejects what cannot run: fp16 matmuls in torch and ORT
+are a GPU feature (on x86 CPUs torch emulates them slowly and ORT's CPU provider has few fp16
+kernels), fp8 needs an sm_89+ GPU (Ada, Hopper).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from bench.optimize.base import Artifact, Context, NoParams, register
+
+MIXED = "Micikevicius et al., Mixed Precision Training (ICLR 2018); survey Sec. VI (low-precision formats)"
+BF16 = "Kalamkar et al., A Study of BFLOAT16 for Deep Learning Training (2019); survey Sec. VI"
+FP8 = "Micikevicius et al., FP8 Formats for Deep Learning (2022)"
+
+
+class CastInputs(torch.nn.Module):
+    """Casts floating inputs to the model's dtype, so the runtime's fp32 inputs reach a half model."""
+
+    def __init__(self, module: torch.nn.Module, dtype: torch.dtype):
+        super().__init__()
+        self.module = module
+        self.dtype = dtype
+
+    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
+        cast = {k: v.to(self.dtype) if v.is_floating_point() else v for k, v in inputs.items()}
+        return self.module(**cast)
+
+
+def _cast(artifact: Artifact, dtype: torch.dtype, label: str) -> Artifact:
+    module = CastInputs(artifact.module.to(dtype), dtype).eval()
+    return artifact.evolve(module=module, precision=label, notes=[*artifact.notes, label])
+
+
+@register("torch-bf16", params=NoParams, changes_numerics=True, exportable=False, paper=BF16,
+          description="Cast weights and activations to bfloat16 (torch). CPU: fast only with AVX512-BF16/AMX.")
+def torch_bf16(artifact: Artifact, params: NoParams, ctx: Context) -> Artifact:
+    return _cast(artifact, torch.bfloat16, "bf16")
+
+
+@register("torch-fp16", params=NoParams, devices=("cuda",), changes_numerics=True, exportable=False, paper=MIXED,
+          description="Cast weights and activations to float16 (torch), for GPUs with fp16 tensor cores.")
+def torch_fp16(artifact: Artifact, params: NoParams, ctx: Context) -> Artifact:
+    return _cast(artifact, torch.float16, "fp16")
+
+
+class Fp8Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["dynamic", "weight-only"] = "dynamic"  # dynamic: fp8 activations too (W8A8-fp8)
+
+
+FP8_MIN_CAPABILITY = (8, 9)  # fp8 tensor cores: Ada (sm_89) and Hopper (sm_90) onwards
+
+
+def check_fp8_device(device: str) -> None:
+    if device != "cuda" or not torch.cuda.is_available():
+        raise RuntimeError("torch-fp8 needs a CUDA GPU with fp8 tensor cores; none is visible")
+    cap = torch.cuda.get_device_capability()
+    if tuple(cap) < FP8_MIN_CAPABILITY:
+        raise RuntimeError(f"torch-fp8 needs compute capability >= sm_89 (Ada/Hopper); this GPU is "
+                           f"sm_{cap[0]}{cap[1]}")
+
+
+@register("torch-fp8", params=Fp8Params, devices=("cuda",), changes_numerics=True, exportable=False, paper=FP8,
+          description="torchao float8 (e4m3) Linear weights, with dynamic fp8 activations by default; sm_89+.")
+def torch_fp8(artifact: Artifact, params: Fp8Params, ctx: Context) -> Artifact:
+    check_fp8_device(ctx.device)
+    from torchao.quantization import (
+        Float8DynamicActivationFloat8WeightConfig,
+        Float8WeightOnlyConfig,
+        quantize_,
+    )
+
+    module = artifact.module.to(device="cuda", dtype=torch.bfloat16)
+    config = Float8DynamicActivationFloat8WeightConfig() if params.mode == "dynamic" else Float8WeightOnlyConfig()
+    quantize_(module, config)
+    label = "fp8-dynamic" if params.mode == "dynamic" else "fp8-weight-only"
+    return artifact.evolve(module=CastInputs(module, torch.bfloat16).eval(), precision=label,
+                           notes=[*artifact.notes, label])
+
+
+class OrtFp16Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    keep_io_types: bool = True  # fp32 inputs and outputs, so feeds and fidelity need no change
+
+
+# Declared for CPU too, so that its cost there is measured rather than assumed; it is built for CUDA.
+@register("ort-fp16", consumes="onnx", produces="onnx", params=OrtFp16Params, devices=("cpu", "cuda"),
+          changes_numerics=True, paper=MIXED,
+          description="Convert the ONNX graph to float16 (onnxruntime.transformers.float16), for the CUDA "
+                      "provider. The CPU provider runs it with few fp16 kernels (see the docs for what it costs).")
+def ort_fp16(artifact: Artifact, params: OrtFp16Params, ctx: Context) -> Artifact:
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = onnx.load(str(artifact.onnx_path))
+    # ORT's default block list keeps ops without fp16 kernels (and the numerically fragile ones) in fp32.
+    half = convert_float_to_float16(model, keep_io_types=params.keep_io_types)
+    out = ctx.scratch / f"{artifact.onnx_path.stem}.fp16.onnx"
+    onnx.save(half, str(out))
+    return artifact.evolve(onnx_path=out, precision="fp16", notes=[*artifact.notes, "ort-fp16"])
