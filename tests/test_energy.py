@@ -233,3 +233,15 @@ def test_cell_probe_on_a_fake_gpu(tmp_path, monkeypatch):
     assert rec["energy_counter_source"] == "nvml-counter"
     assert rec["energy_window_calls"] == len(calls) and rec["energy_window_s"] >= 0.05
     assert rec["energy_counter_j_per_call"] == pytest.approx(0.002)  # no idle figure in this run: none subtracted
+
+
+def test_nvml_meter_never_reports_negative_energy():
+    """An idle baseline above the measured power (a hot GPU at baseline time) falls back to gross energy."""
+    fake = FakeNvml()
+    probe = NvmlProbe.open(nvml=fake)
+    meter = energy.NvmlMeter(probe, idle_w=1000.0)
+    meter.start()
+    time.sleep(0.05)
+    fake.energy_mj += 2_000
+    joules, _ = meter.stop()
+    assert joules == pytest.approx(2.0) and meter.idle_subtracted is False

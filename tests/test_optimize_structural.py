@@ -135,11 +135,19 @@ def test_2to4_mask_keeps_two_largest_of_every_four():
 def test_2to4_runs_on_cuda(built, tmp_path):
     spec, w, m, x, ref = fresh(built, "deit-ti")
     from bench.optimize.base import Artifact, Context
+    # The sparse kernels must compute what the same 2:4 mask computes densely (pruning itself is
+    # lossy on random weights, so the fp32 reference is not the target here).
+    masked = copy.deepcopy(m)
+    with torch.no_grad():
+        for lin in prune.encoder_linears(masked):
+            if not (lin.in_features % 64 or lin.out_features % 64):
+                lin.weight.mul_(prune.mask_2_4(lin.weight))
+        want = masked(**x)
     ctx = Context(spec, w, x, "cuda", tmp_path, tmp_path)
     art = prune.sparse_2to4(Artifact("torch", m), prune.SemiStructuredParams(), ctx)
     with torch.no_grad():
-        out = art.module(**{k: v.cuda() for k, v in x.items()}).cpu()
-    assert torch.nn.functional.cosine_similarity(out.flatten(), ref.flatten(), dim=0) > 0.9
+        out = art.module(**{k: v.cuda() for k, v in x.items()}).float().cpu()
+    assert torch.nn.functional.cosine_similarity(out.flatten(), want.flatten(), dim=0) > 0.99
 
 
 # --- plan-time rejection -----------------------------------------------------------------------

@@ -152,7 +152,7 @@ class CellProbe:
         joules, seconds = self.meter.stop()
         return {"energy_counter_j_per_call": joules / calls, "energy_counter_source": self.meter.source,
                 "energy_window_s": seconds, "energy_window_calls": calls,
-                "energy_idle_w_subtracted": getattr(self.meter, "idle_w", None)}
+                "energy_idle_w_subtracted": self.meter.idle_w if getattr(self.meter, "idle_subtracted", False) else None}
 
     def derived(self, record: dict, *, modality: str, batch_size: int, seq_len: int | None, inputs, output,
                 noise_threshold_cv: float = DEFAULT_CV_THRESHOLD) -> dict:

@@ -91,14 +91,21 @@ class NvmlMeter:
         self.min_window_s = MIN_ENERGY_WINDOW_S
         self._e0 = 0.0
         self._t0 = 0.0
+        self.idle_subtracted = False
 
     def start(self) -> None:
         self._e0 = self.probe.energy_j()
         self._t0 = time.perf_counter()
 
     def stop(self) -> tuple[float, float]:
+        """Energy above idle over the window. An idle baseline taken while the GPU was still hot
+        can exceed the measured power (seen on an H200: negative joules); then the gross energy is
+        returned and `idle_subtracted` is False, so the record never holds a negative energy."""
         e1, dt = self.probe.energy_j(), time.perf_counter() - self._t0
-        return e1 - self._e0 - (self.idle_w or 0.0) * dt, dt
+        gross = e1 - self._e0
+        net = gross - (self.idle_w or 0.0) * dt
+        self.idle_subtracted = bool(self.idle_w) and net > 0
+        return (net if net > 0 else gross), dt
 
 
 def counter_meter(device: str, probe=None, idle_w: float | None = None, powercap_root: Path = POWERCAP):

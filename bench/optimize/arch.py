@@ -28,7 +28,11 @@ AttnFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None
 
 def encoder_of(module: nn.Module) -> tuple[str, nn.Module]:
     """("bert", BertModel) or ("vit", VisionTransformer) inside a zoo wrapper."""
-    inner = getattr(module, "encoder", None) or getattr(module, "net", None)
+    inner = module
+    for _ in range(4):  # zoo wrappers, and wrappers added by earlier steps (a precision cast)
+        if type(inner).__name__ in ("BertModel", "VisionTransformer"):
+            break
+        inner = getattr(inner, "encoder", None) or getattr(inner, "net", None) or getattr(inner, "module", None)
     name = type(inner).__name__
     if name == "BertModel":
         return "bert", inner
