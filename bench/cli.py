@@ -80,7 +80,8 @@ def cmd_run(args) -> int:
     store.write_manifest(manifest)
     from bench.measure.cell_metrics import measure_run_peaks
 
-    manifest.update(measure_run_peaks(plan.cells, store.cache_dir))  # roofline ceilings, once per run
+    # Roofline ceilings, once per run (again on resume: the cells read them from the run cache).
+    manifest.update(measure_run_peaks(cells, store.cache_dir))
     store.write_manifest(manifest)
     t0 = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
