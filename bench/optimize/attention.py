@@ -48,9 +48,9 @@ class PinnedBackend(nn.Module):
         super().__init__()
         self.module, self.backend = module, backend
 
-    def forward(self, **inputs):
+    def forward(self, *args, **inputs):  # positional too: a decoder step is module(input_ids, kv_cache)
         with sdpa_kernel([self.backend]):
-            return self.module(**inputs)
+            return self.module(*args, **inputs)
 
 
 def _register_backend(name: str) -> None:

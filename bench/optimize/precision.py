@@ -31,9 +31,12 @@ class CastInputs(torch.nn.Module):
         self.module = module
         self.dtype = dtype
 
-    def forward(self, **inputs: torch.Tensor) -> torch.Tensor:
-        cast = {k: v.to(self.dtype) if v.is_floating_point() else v for k, v in inputs.items()}
-        return self.module(**cast)
+    def forward(self, *args, **inputs):
+        # Positional arguments too: a decoder step is called as module(input_ids, kv_cache).
+        def cast(v):
+            return v.to(self.dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+
+        return self.module(*map(cast, args), **{k: cast(v) for k, v in inputs.items()})
 
 
 def _cast(artifact: Artifact, dtype: torch.dtype, label: str) -> Artifact:

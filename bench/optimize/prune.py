@@ -20,6 +20,7 @@ from torch import nn
 
 from bench.optimize import arch
 from bench.optimize.base import Artifact, Context, register
+from bench.optimize.precision import CastInputs
 
 HAN = "Han et al., Learning both Weights and Connections for Efficient Neural Networks (NeurIPS 2015); survey Sec. V"
 MICHEL = "Michel et al., Are Sixteen Heads Really Better than One? (NeurIPS 2019); survey Sec. V"
@@ -155,18 +156,6 @@ def mask_2_4(w: torch.Tensor) -> torch.Tensor:
     idx = groups.topk(2, dim=-1).indices
     mask = torch.zeros_like(groups, dtype=torch.bool).scatter_(-1, idx, True)
     return mask.reshape(w.shape)
-
-
-class CastInputs(nn.Module):
-    """Feeds floating inputs in the module's dtype and returns fp32, so callers need not know."""
-
-    def __init__(self, module: nn.Module, dtype: torch.dtype):
-        super().__init__()
-        self.module, self.dtype = module, dtype
-
-    def forward(self, **inputs):
-        cast = {k: v.to(self.dtype) if v.is_floating_point() else v for k, v in inputs.items()}
-        return self.module(**cast).float()
 
 
 class SemiStructuredParams(BaseModel):
