@@ -32,7 +32,10 @@ def encoder_of(module: nn.Module) -> tuple[str, nn.Module]:
     for _ in range(4):  # zoo wrappers, and wrappers added by earlier steps (a precision cast)
         if type(inner).__name__ in ("BertModel", "VisionTransformer"):
             break
-        inner = getattr(inner, "encoder", None) or getattr(inner, "net", None) or getattr(inner, "module", None)
+        nxt = getattr(inner, "encoder", None) or getattr(inner, "net", None) or getattr(inner, "module", None)
+        if not isinstance(nxt, nn.Module):
+            break
+        inner = nxt
     name = type(inner).__name__
     if name == "BertModel":
         return "bert", inner
