@@ -40,11 +40,12 @@ def build_seconds(model: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def suite_wall(name: str) -> float:
+def suite_wall(name: str, keep: str | None) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "bench", "run", str(ROOT / "suites" / f"{name}.yaml"),
-                        "--results-dir", tmp, "--run-id", "overhead"], check=True, env=ENV, capture_output=True)
+                        "--results-dir", keep or tmp, "--run-id", f"overhead-{name}"], check=True, env=ENV,
+                       capture_output=True)
         return time.perf_counter() - t
 
 
@@ -52,6 +53,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--suites", nargs="*", default=["smoke"])
     ap.add_argument("--out")
+    ap.add_argument("--keep", help="keep the suites' run directories under this results root")
     args = ap.parse_args()
     fig = {"loadavg_1m_start": os.getloadavg()[0]}
     fig["python_start_s"] = timed([sys.executable, "-c", "pass"])
@@ -59,7 +61,7 @@ def main() -> None:
     for model in ("bert-base", "deit-s"):
         fig[f"build_{model}_s"] = build_seconds(model)
     for s in args.suites:
-        fig[f"suite_{s}_wall_s"] = suite_wall(s)
+        fig[f"suite_{s}_wall_s"] = suite_wall(s, args.keep)
     fig["loadavg_1m_end"] = os.getloadavg()[0]
     for k, v in fig.items():
         print(f"{k:28s} {v:9.2f}")
