@@ -354,10 +354,6 @@ def check(cell: Cell, on_this_host: bool = True) -> tuple[tuple[Step, ...], str]
     runtime = RUNTIMES.get(cell.target.runtime)
     if cell.target.device not in runtime.devices:
         return (), f"runtime {runtime.name} does not run on {cell.target.device}"
-    if on_this_host and runtime.unavailable is not None:
-        why = runtime.unavailable(cell.target, runtime.parse_options(cell.target.options))
-        if why:
-            return (), why
     # blocker: the latest step whose torch model cannot be exported, however many steps follow it.
     kind, last, blocker, resolved = "torch", None, None, []
     for step in cell.steps:
@@ -385,6 +381,12 @@ def check(cell: Cell, on_this_host: bool = True) -> tuple[tuple[Step, ...], str]
         if conv is None:
             return (), f"runtime {runtime.name} runs {runtime.accepts} models: {why}"
         resolved.append(conv)
+    # What this machine lacks (a provider its ORT build does not have) comes after what no machine
+    # could run, so the reason names the more fundamental problem.
+    if on_this_host and runtime.unavailable is not None:
+        why = runtime.unavailable(cell.target, runtime.parse_options(cell.target.options))
+        if why:
+            return (), why
     return tuple(resolved), ""
 
 

@@ -15,7 +15,7 @@ def _rec(model, opt, target, *, params, macs, wbytes, p50, size=None, seq=None, 
          energy=None):
     rng = np.random.default_rng(abs(hash((model, opt, target))) % 2**32)
     samples = list(p50 * (1 + 0.01 * rng.standard_normal(40)))
-    rec = {"cell_id": re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{model}.{opt}.{target}"), "model": model, "optimization": opt,
+    rec = {"run_id": "fx", "cell_id": re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{model}.{opt}.{target}"), "model": model, "optimization": opt,
            "target": target, "runtime": runtime, "device": device, "threads": 2, "batch_size": 1,
            "image_size": size, "seq_len": seq, "status": "ok", "error": None, "params": params, "macs": macs,
            "flops": 2 * macs, "weight_bytes": wbytes, "latency_ms_p50": float(np.median(samples)),

@@ -400,8 +400,8 @@ def render_section(parts: dict) -> str:
 
 
 def survey_section(df: pd.DataFrame, manifest: dict) -> str:
-    """The report's survey section (HTML); "" when the run has no records at all."""
-    if df is None or df.empty:
+    """The report's survey section (HTML); "" when no cell of the run finished."""
+    if df is None or df.empty or "status" not in df or not (df["status"] == "ok").any():
         return ""
     return render_section(build(df, manifest))
 
