@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bench.errors import UserError
+from bench.measure.noise import DEFAULT_CV_THRESHOLD
 from bench.optimize import OPTIMIZATIONS
 from bench.optimize.base import CONVERSIONS
 from bench.runtime import RUNTIMES
@@ -147,7 +148,7 @@ class Measure(BaseModel):
     max_time_s: float = Field(default=5.0, gt=0)
     min_samples: int = Field(default=10, ge=1)
     target_rel_ci: float = Field(default=0.02, gt=0)
-    noise_threshold_cv: float = Field(default=0.05, gt=0)  # above it a cell is flagged `noisy`
+    noise_threshold_cv: float = Field(default=DEFAULT_CV_THRESHOLD, gt=0)  # above it a cell is `noisy`
     timeout_s: float = Field(default=600, gt=0)
     seed: int = 0
     # Per-cell memory cap; a cell over it is recorded as out of memory (docs/reliability.md).

@@ -14,7 +14,7 @@ import numpy as np
 from bench.measure.stats import MIN_SAMPLES
 
 # 5%: a well-isolated CPU loop on a quiet machine sits at 1-3%; shared cloud vCPUs at 5-20%.
-DEFAULT_CV_THRESHOLD = 0.05
+DEFAULT_CV_THRESHOLD = 0.15  # docs/metrics.md: idle 2-core VM, survey-cpu: median CV 8.8%, p75 13.9%
 TAIL_RATIO_LIMIT = 3.0
 
 
