@@ -69,6 +69,17 @@ class _Moments:
                 "top_channel_over_median": self.max_abs / med if med > 0 else math.inf}
 
 
+
+def _run_and_unhook(module, batches, hooks) -> None:
+    """Feed the calibration batches through the hooked model, then always remove the hooks."""
+    try:
+        with torch.inference_mode():
+            for b in batches:
+                module(**b)
+    finally:
+        for h in hooks:
+            h.remove()
+
 def linear_input_stats(module: torch.nn.Module, batches: list[dict[str, torch.Tensor]]) -> list[dict]:
     """Per-Linear input statistics (max |x|, kurtosis, largest/median channel) over the batches."""
     moments: dict[str, _Moments] = {}
@@ -77,13 +88,7 @@ def linear_input_stats(module: torch.nn.Module, batches: list[dict[str, torch.Te
         if isinstance(m, torch.nn.Linear):
             moments[name] = _Moments()
             hooks.append(m.register_forward_pre_hook(lambda mod, args, _n=name: moments[_n].add(args[0])))
-    try:
-        with torch.inference_mode():
-            for b in batches:
-                module(**b)
-    finally:
-        for h in hooks:
-            h.remove()
+    _run_and_unhook(module, batches, hooks)
     return [{"layer": name, **mo.summary()} for name, mo in moments.items() if mo.n]
 
 
@@ -214,13 +219,7 @@ def os_plus(artifact: Artifact, params: OsPlusParams, ctx: Context) -> Artifact:
              for name, norm, _ in pairs]
     # One pass collects every LayerNorm's output. Folding a block changes nothing downstream (it is
     # exact), so the activations from the unfolded model are the ones each fold sees.
-    try:
-        with torch.inference_mode():
-            for b in batches:
-                module(**b)
-    finally:
-        for h in hooks:
-            h.remove()
+    _run_and_unhook(module, batches, hooks)
     gen = torch.Generator().manual_seed(ctx.seed)
     errors: list[tuple[float, float]] = []
     for name, norm, linear in pairs:
