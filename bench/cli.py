@@ -96,7 +96,7 @@ def cmd_run(args) -> int:
             progress.advance(task)
 
         records = run_cells(cells, store, run_id, on_record, executor=args.executor, address=args.address,
-                            keep_artifacts=args.keep_artifacts)
+                            keep_artifacts=args.keep_artifacts, fork_server=not args.no_fork_server)
     manifest.update(finished_at=datetime.now(UTC).isoformat(), wall_s=time.perf_counter() - t0,
                     environment_after=capture(), status="complete")
     store.write_manifest(manifest)
@@ -141,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=["local", "ray"], default="local",
                    help="local: one process per cell, in turn (default); ray: cells as Ray tasks")
     p.add_argument("--address", help="Ray cluster address for --executor ray (default: start a local Ray)")
+    p.add_argument("--no-fork-server", action="store_true",
+                   help="start each cell's process from scratch instead of forking it from a warm process "
+                        "that imported torch once (slower; still one process per cell either way)")
     p.add_argument("--keep-artifacts", action="store_true",
                    help="keep ONNX exports, calibration data and per-cell scratch under the run directory")
     p.add_argument("--report", action="store_true", help="render the HTML report when the run ends")

@@ -13,7 +13,6 @@ marks the manifest `interrupted` and re-raises, so the CLI exits 130.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
@@ -27,6 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.forkserver import die_with_parent
 from bench.store import RunStore
 from bench.suite import Cell
 
@@ -36,7 +36,6 @@ RSS_POLL_S = 0.2
 OOM_PATTERNS = re.compile(r"MemoryError|std::bad_alloc|can(no|')t allocate memory|out of memory|OutOfMemoryError",
                           re.IGNORECASE)
 BENCH_ROOT = Path(__file__).resolve().parents[1]
-PR_SET_PDEATHSIG = 1
 
 
 def base_record(cell: Cell, run_id: str) -> dict:
@@ -63,15 +62,6 @@ def _signal_name(code: int) -> str:
         return signal.Signals(-code).name
     except ValueError:
         return f"signal {-code}"
-
-
-def _child_setup() -> None:
-    """Runs in the child between fork and exec: on Linux, die with the parent, so that a runner
-    killed even by SIGKILL leaves no cell behind."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 def group_rss_bytes(pgid: int) -> int:
@@ -167,12 +157,43 @@ def classify(code: int, child: dict, tail: str, killed_by_us: str | None) -> str
     return "exception"
 
 
-def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: bool = True) -> dict:
+def child_env(threads: int, scratch: Path) -> dict:
+    """The cell's environment: thread caps, unbuffered output, scratch as TMPDIR, this `bench` importable."""
+    env = dict(os.environ)
+    # From a source checkout, the child imports this same `bench` wherever it runs (a Ray worker too).
+    src = str(BENCH_ROOT) if (BENCH_ROOT / "pyproject.toml").exists() else ""
+    pythonpath = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
+    env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1",
+               TMPDIR=str(scratch), PYTHONPATH=pythonpath)
+    return env
+
+
+def _start(cmd: list[str], env: dict, err_path: Path, server) -> tuple[object, str]:
+    """Fork the cell from the warm server where there is one; otherwise (or if it fails) spawn it."""
+    if server is not None:
+        from bench.forkserver import ServerDied
+
+        known = server.failure
+        try:
+            return server.spawn(cmd[3:], env, str(err_path)), "forked"
+        except ServerDied as e:
+            if not known:  # say it once; later cells are spawned quietly
+                print(f"warning: {e}; cells start as new processes instead", file=sys.stderr)
+    with open(err_path, "a") as err:
+        proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                preexec_fn=die_with_parent)
+    return proc, "spawned"
+
+
+def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: bool = True,
+                     server=None) -> dict:
     """Run one cell in a fresh process group; always returns a record, never raises for the cell's faults.
 
     Per-cell scratch (and TMPDIR) is `<run>/scratch/<cell_id>`; `disk_bytes` is what the cell
     left there plus what it added to the run's shared cache. Without `keep_artifacts` the scratch
     directory is removed once the record is read. KeyboardInterrupt kills the cell and propagates.
+    With a `server` (bench.forkserver.ForkServer) the process is forked from a warm parent that
+    already imported torch; otherwise it starts from scratch.
     """
     record = base_record(cell, run_id)
     if cell.status == "skipped":
@@ -183,13 +204,7 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
     store.cache_dir.mkdir(parents=True, exist_ok=True)
     cell_path, out_path, err_path = work / "cell.json", work / "record.json", work / "stderr.txt"
     cell_path.write_text(json.dumps(cell.to_json()))
-    env = dict(os.environ)
-    threads = str(cell.target.threads)
-    # From a source checkout, the child imports this same `bench` wherever it runs (a Ray worker too).
-    src = str(BENCH_ROOT) if (BENCH_ROOT / "pyproject.toml").exists() else ""
-    pythonpath = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
-    env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1", TMPDIR=str(work),
-               PYTHONPATH=pythonpath)
+    env = child_env(cell.target.threads, work)
     # The memory limit caps resident memory (RSS) of the cell's process group, polled by the parent.
     # An address-space rlimit would not do: importing torch alone reserves ~4 GB of address space
     # on CPU, and CUDA reserves far more than it uses.
@@ -198,17 +213,16 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
     oom_kills_before = cgroup_oom_kills()
     cmd = [sys.executable, "-m", "bench.cell", str(cell_path), str(out_path),
            "--cache", str(store.cache_dir), "--scratch", str(work)]
+    err_path.write_text("")
     t0 = time.perf_counter()
-    with open(err_path, "w") as err:
-        proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                preexec_fn=_child_setup)
-        try:
-            code, killed = _wait(proc, cell.measure.timeout_s, limit_mb * 2**20 if limit_mb else None)
-        except BaseException:  # Ctrl-C or SIGTERM: the cell in flight dies with the run
-            _kill_group(proc)
-            if not keep_artifacts:
-                shutil.rmtree(work, ignore_errors=True)
-            raise
+    proc, started = _start(cmd, env, err_path, server)
+    try:
+        code, killed = _wait(proc, cell.measure.timeout_s, limit_mb * 2**20 if limit_mb else None)
+    except BaseException:  # Ctrl-C or SIGTERM: the cell in flight dies with the run
+        _kill_group(proc)
+        if not keep_artifacts:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     wall = time.perf_counter() - t0
     tail = _tail(err_path)
     new_cache = [p for p in _files(store.cache_dir) if str(p) not in cache_before]
@@ -222,6 +236,7 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
     if not keep_artifacts:
         shutil.rmtree(work, ignore_errors=True)
     failure = classify(code if code is not None else 0, child, tail, killed)
+    disk.update(process_wall_s=wall, cell_process=started)
     common = {"stderr_tail": tail, "cell_wall_s": wall, "failure": failure, **disk}
     if killed == "timeout":
         return {**record, "status": "timeout", "error": f"exceeded the cell timeout of {cell.measure.timeout_s:g} s",
@@ -295,8 +310,12 @@ def mark_interrupted(store: RunStore) -> None:
 
 def run_cells(cells: list[Cell], store: RunStore, run_id: str,
               on_record: Callable[[Cell, dict], None] | None = None, *,
-              executor: str = "local", address: str | None = None, keep_artifacts: bool = True) -> list[dict]:
+              executor: str = "local", address: str | None = None, keep_artifacts: bool = True,
+              fork_server: bool = True) -> list[dict]:
     """Run every cell that has no readable record yet; return the records of all `cells`, in order.
+
+    The local executor forks cells from a warm server (bench.forkserver) unless `fork_server` is
+    False; each cell still runs in its own process.
 
     Finished records are kept as they are (resume). On completion, without `keep_artifacts`,
     the run's scratch and cache directories are removed.
@@ -319,9 +338,18 @@ def run_cells(cells: list[Cell], store: RunStore, run_id: str,
 
             run_on_ray(todo, store, run_id, emit, address=address, keep_artifacts=keep_artifacts)
         elif executor == "local":
-            for cell in todo:
-                check_interrupted()
-                emit(cell, run_cell_process(cell, store, run_id, keep_artifacts=keep_artifacts))
+            server = None
+            if fork_server and any(c.status == "planned" for c in todo):
+                from bench.forkserver import ForkServer
+
+                server = ForkServer(child_env(1, Path(os.environ.get("TMPDIR", "/tmp"))))
+            try:
+                for cell in todo:
+                    check_interrupted()
+                    emit(cell, run_cell_process(cell, store, run_id, keep_artifacts=keep_artifacts, server=server))
+            finally:
+                if server is not None:
+                    server.close()
         else:
             from bench.errors import UserError
 
