@@ -1,6 +1,14 @@
 """The model zoo. Importing this package registers every model in `MODELS`."""
 
-from bench.zoo import decoders, outliers, text, vision, vision_light  # noqa: F401  (registration side effects)
+from bench.zoo import (  # noqa: F401  (registration side effects)
+    autoformer,
+    decoders,
+    outliers,
+    t2t_vit,
+    text,
+    vision,
+    vision_light,
+)
 from bench.zoo.base import MODELS, ModelSpec, Workload
 
 __all__ = ["MODELS", "ModelSpec", "Workload"]
