@@ -3,6 +3,7 @@
 from bench.zoo import (  # noqa: F401  (registration side effects)
     autoformer,
     decoders,
+    mobile_former,
     outliers,
     t2t_vit,
     text,
