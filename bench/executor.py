@@ -342,7 +342,7 @@ def run_cells(cells: list[Cell], store: RunStore, run_id: str,
             if fork_server and any(c.status == "planned" for c in todo):
                 from bench.forkserver import ForkServer
 
-                server = ForkServer(child_env(1, Path(os.environ.get("TMPDIR", "/tmp"))))
+                server = ForkServer(child_env(1, Path(os.environ.get("TMPDIR", "/tmp"))), label=str(store.dir))
             try:
                 for cell in todo:
                     check_interrupted()

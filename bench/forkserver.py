@@ -164,9 +164,11 @@ class ForkedCell:
 class ForkServer:
     """The runner's handle on the server: started on first use, restarted if it died."""
 
-    def __init__(self, env: dict, start_timeout_s: float = 300, cmd: list[str] | None = None):
+    def __init__(self, env: dict, label: str = "", start_timeout_s: float = 300, cmd: list[str] | None = None):
         self.env, self.start_timeout_s = env, start_timeout_s
-        self.cmd = cmd or [sys.executable, "-m", "bench.forkserver"]
+        # The label (the run directory) is in the server's command line, and so in its children's:
+        # `ps` shows which run a forked cell belongs to, as it does for a spawned one.
+        self.cmd = cmd or [sys.executable, "-m", "bench.forkserver", *([label] if label else [])]
         self.failure: str | None = None  # set when the server could not start: spawn cells instead
         self.proc: subprocess.Popen | None = None
         self.lines: _Lines | None = None
@@ -230,5 +232,5 @@ class ForkServer:
         self.proc = None
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m bench.forkserver [LABEL]; LABEL only names the run in `ps`
     sys.exit(serve())

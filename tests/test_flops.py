@@ -60,3 +60,28 @@ def test_unknown_heavy_ops_are_listed_not_zeroed():
     count = count_macs(Raw(), {"x": x})
     assert any("multi_head_attention" in op for op in count.uncounted)
     assert count_macs(Odd(), {"x": torch.randn(4, 4)}).macs == 2 * 4 * 4 * 4
+
+
+@pytest.mark.parametrize("name", ["deit-ti", "tinybert-4", "mobilenetv3-small-100"])
+def test_counting_one_item_and_scaling_equals_counting_the_batch(name):
+    from bench.cell import per_item_inputs
+
+    spec = MODELS.get(name)
+    w = Workload(3, seq_len=32) if spec.modality == "text" else Workload(3, image_size=spec.default_size)
+    model, inputs = spec.build(), spec.inputs(w)
+    one, scale = per_item_inputs(spec, w, inputs)
+    assert scale == 3 and all(v.shape[0] == 1 for v in one.values())
+    assert count_macs(model, one).macs * scale == count_macs(model, inputs).macs
+
+
+def test_ragged_text_and_decoders_are_counted_on_the_whole_batch():
+    from bench.cell import per_item_inputs
+
+    spec = MODELS.get("tinybert-4")
+    w = Workload(3, seq_len=32, real_lengths=(8, 32))
+    inputs = spec.inputs(w)
+    assert per_item_inputs(spec, w, inputs) == (inputs, 1)
+    gpt = MODELS.get("gpt2")
+    w = Workload(2, seq_len=16, new_tokens=4)
+    inputs = gpt.inputs(w)
+    assert per_item_inputs(gpt, w, inputs) == (inputs, 1)

@@ -43,11 +43,16 @@ def run_peaks(device: str) -> dict:
     """Once per run: measured ceilings, and on a GPU its idle power (the energy baseline)."""
     from bench.measure.roofline import measure_peaks
 
+    # The idle baseline first, while the GPU is still cold: read right after the peak matmuls, the
+    # board's power was still above what some cells drew (negative net energy on an H200).
+    idle = None
+    if device == "cuda":
+        probe = NvmlProbe.open()
+        idle = probe.idle_power_w() if probe else None
     # A GPU needs big operands to leave the launch-bound regime; a CPU reaches its peak at 1024.
     peaks = measure_peaks(device, n=8192, copy_bytes=2**30) if device == "cuda" else measure_peaks(device)
     if device == "cuda":
-        probe = NvmlProbe.open()
-        peaks["gpu_idle_power_w"] = probe.idle_power_w() if probe else None
+        peaks["gpu_idle_power_w"] = idle
     return peaks
 
 

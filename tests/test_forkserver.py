@@ -1,0 +1,75 @@
+"""Cells forked from the warm server: still one process per cell, faults isolated, fallback to spawning.
+
+The fault, kill -9 and timeout tests in test_reliability.py run through the fork server too (it
+is the default); these cover what is specific to it.
+"""
+
+import json
+import sys
+
+import pytest
+import torch
+
+from bench.executor import run_cell_process, run_cells
+from bench.forkserver import ForkServer
+from bench.store import RunStore
+from bench.suite import expand, load_suite
+
+MEASURE = "warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.3, min_samples: 5, timeout_s: 300"
+
+
+def _plan(tmp_path, optimizations, device="cpu"):
+    suite = tmp_path / "s.yaml"
+    target = "{runtime: torch, device: cpu, threads: 1}" if device == "cpu" else "{runtime: torch, device: cuda}"
+    suite.write_text(f"""
+name: fork
+models: [tinybert-4]
+optimizations: {json.dumps(optimizations)}
+targets: [{target}]
+workloads: {{seq_lens: [16]}}
+measure: {{{MEASURE}}}
+""")
+    return expand(load_suite(suite))
+
+
+def test_a_crash_kills_only_its_cell_and_the_next_cell_is_forked_again(tmp_path):
+    plan = _plan(tmp_path, ["debug-fault(mode=segfault)", "fp32"])
+    store = RunStore(tmp_path / "run")
+    (store.dir / "records").mkdir(parents=True)
+    recs = run_cells(plan.runnable, store, "fork")
+    crash, ok = recs
+    assert (crash["status"], crash["failure"], crash["cell_process"]) == ("failed", "crash", "forked")
+    assert "SIGSEGV" in crash["error"]
+    assert ok["status"] == "ok" and ok["cell_process"] == "forked"
+    assert ok["process_wall_s"] >= ok["cell_wall_s"] > 0
+    assert ok["threads"] == 1 and ok["thread_settings"]["env"]["OMP_NUM_THREADS"] == "1"
+
+
+def test_without_the_server_cells_are_spawned(tmp_path):
+    plan = _plan(tmp_path, ["fp32"])
+    store = RunStore(tmp_path / "run")
+    (store.dir / "records").mkdir(parents=True)
+    (rec,) = run_cells(plan.runnable, store, "fork", fork_server=False)
+    assert (rec["status"], rec["cell_process"]) == ("ok", "spawned")
+
+
+def test_a_server_that_cannot_start_falls_back_to_spawning(tmp_path, capsys):
+    plan = _plan(tmp_path, ["fp32"])
+    store = RunStore(tmp_path / "run")
+    (store.dir / "records").mkdir(parents=True)
+    broken = ForkServer({}, cmd=[sys.executable, "-c", "import sys; sys.exit(3)"])
+    rec = run_cell_process(plan.runnable[0], store, "fork", server=broken)
+    assert (rec["status"], rec["cell_process"]) == ("ok", "spawned")
+    assert broken.failure and "did not start" in capsys.readouterr().err
+    rec = run_cell_process(plan.runnable[0], store, "fork", server=broken)  # no second attempt, no warning
+    assert rec["cell_process"] == "spawned" and capsys.readouterr().err == ""
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_forked_cell_gets_its_own_cuda_context(tmp_path):
+    plan = _plan(tmp_path, ["fp32", "torch-fp16"], device="cuda")
+    store = RunStore(tmp_path / "run")
+    (store.dir / "records").mkdir(parents=True)
+    recs = run_cells(plan.runnable, store, "fork")
+    assert [(r["status"], r["cell_process"]) for r in recs] == [("ok", "forked")] * 2, recs
+    assert all(r["cuda_peak_allocated_bytes"] > 0 for r in recs)
