@@ -5,21 +5,32 @@ import re
 import numpy as np
 import pytest
 
-from bench.report.survey import build, render_section, survey_section, write_survey
+from bench.report.survey import (
+    _ok,
+    build,
+    canonical,
+    points_for,
+    render_section,
+    survey_section,
+    write_survey,
+)
 from bench.store import RunStore, load_records
 
 CPU = "Fixture CPU @ 2.0GHz"
+# The chains bench/reference/published.csv names for the DeiT-S variants (suites/survey-cpu.yaml runs them).
+PRUNED_S = "prune-heads(ratio=0.33) -> prune-ffn(ratio=0.35)"  # S2ViTE / WDPruning / SAViT DeiT-S
+TOKENS_S = "vit-token-keep(keep_rate=0.7, layers=[3, 6, 9])"  # DynamicViT / EViT DeiT-S
 
 
 def _rec(model, opt, target, *, params, macs, wbytes, p50, size=None, seq=None, device="cpu", runtime="torch",
-         energy=None):
+         energy=None, cosine=1.0):
     rng = np.random.default_rng(abs(hash((model, opt, target))) % 2**32)
     samples = list(p50 * (1 + 0.01 * rng.standard_normal(40)))
     rec = {"run_id": "fx", "cell_id": re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"{model}.{opt}.{target}"), "model": model, "optimization": opt,
            "target": target, "runtime": runtime, "device": device, "threads": 2, "batch_size": 1,
            "image_size": size, "seq_len": seq, "status": "ok", "error": None, "params": params, "macs": macs,
            "flops": 2 * macs, "weight_bytes": wbytes, "latency_ms_p50": float(np.median(samples)),
-           "latency_samples_ms": samples, "peak_rss_infer_bytes": 300e6 + wbytes}
+           "latency_samples_ms": samples, "peak_rss_infer_bytes": 300e6 + wbytes, "cosine_sim": cosine}
     if energy is not None:
         rec["energy_j_per_inference"] = energy
     return rec
@@ -34,6 +45,16 @@ def _fixture(tmp_path, energy=False, evil_target="torch-cpu"):
              size=224, energy=e(2.0)),
         _rec("deit-s", "torch-dynamic-int8", evil_target, params=22_050_664, macs=4_598_882_304,
              wbytes=23_100_000, p50=25.0, size=224, energy=e(1.2)),
+        # DeiT variants: a structured-pruning chain and a token-keep chain (Fig. 10/11) on torch, and
+        # static W8A8 on ONNX Runtime (Fig. 20); deit-ti has only its dense cell.
+        _rec("deit-s", PRUNED_S, evil_target, params=14_722_096, macs=3_038_112_768, wbytes=58_900_000, p50=26.0,
+             size=224, energy=e(1.3), cosine=0.81),
+        _rec("deit-s", TOKENS_S, evil_target, params=22_050_664, macs=2_997_161_472, wbytes=88_300_000, p50=29.0,
+             size=224, energy=e(1.4), cosine=0.93),
+        _rec("deit-s", "ort-static-int8", "onnxruntime-cpu", params=22_050_664, macs=4_598_882_304, wbytes=22_600_000,
+             p50=12.0, size=224, runtime="onnxruntime", energy=e(0.6), cosine=0.996),
+        _rec("deit-ti", "fp32", evil_target, params=5_717_416, macs=1_253_683_200, wbytes=22_900_000, p50=16.0,
+             size=224, energy=e(0.8)),
         _rec("mobilevit-s", "fp32", evil_target, params=5_578_632, macs=2_000_831_488, wbytes=22_400_000,
              p50=30.0, size=256, energy=e(1.5)),
         _rec("mobilenetv2-100", "fp32", evil_target, params=3_504_872, macs=300_774_272, wbytes=14_100_000,
@@ -82,9 +103,15 @@ def test_reported_vs_measured_ratios(rendered):
     assert deit["ratio"] == pytest.approx(22.050664 / 22.05)
     mv2 = rvm[(rvm["point"] == "MobileNetV2 1.0") & (rvm["quantity"] == "parameters (M)")].iloc[0]
     assert mv2["ratio"] == pytest.approx(3.504872 / 3.4) and "rounds" in mv2["explanation"]
-    # W8 size of DeiT-S: published params x 8 bits vs the measured int8 state dict.
-    size = rvm[(rvm["point"] == "FQ-ViT W8/A8/Attn4 DeiT-S") & rvm["quantity"].str.startswith("model size")].iloc[0]
-    assert size["published"] == pytest.approx(22.05) and size["measured"] == pytest.approx(23.1)
+    # W8 size of DeiT-S: published params x 8 bits vs the measured int8 files, one row per runtime format:
+    # the row names static W8A8 first (ONNX Runtime) and dynamic int8 where static does not run (torch).
+    fq = rvm[(rvm["point"] == "FQ-ViT W8/A8/Attn4 DeiT-S") & rvm["quantity"].str.startswith("model size")]
+    by_rt = {q.rsplit("[", 1)[1].rstrip("]"): r for q, r in zip(fq["quantity"], fq.itertuples())}
+    assert set(by_rt) == {"torch", "onnxruntime"}
+    assert by_rt["torch"].published == pytest.approx(22.05) and by_rt["torch"].measured == pytest.approx(23.1)
+    assert by_rt["torch"].optimization == "torch-dynamic-int8"
+    assert by_rt["onnxruntime"].optimization == "ort-static-int8"
+    assert by_rt["onnxruntime"].ratio == pytest.approx(22.6 / 22.05)
     # A W6 point has no chain on main: its architecture is counted, its size is not faked from fp32.
     w6 = rvm[rvm["point"] == "PTQ-ViT (Liu et al. 2021) W6A6 DeiT-S"]
     assert set(w6["quantity"]) == {"parameters (M)"}  # the row publishes no MACs
@@ -137,3 +164,61 @@ def test_hardware_name_for_cpu_and_cuda_records():
     h100 = {"environment": {"gpus": [{"name": "NVIDIA H100 80GB HBM3"}]}}
     assert hardware_name(h100, {"device": "cuda"}) == "NVIDIA H100 80GB HBM3"
     assert hardware_name({"environment": {"gpu_name": "A100"}}, {"device": "cuda"}) == "A100"
+
+
+def test_variant_cells_are_the_points_of_their_published_rows(rendered):
+    run = rendered[0]
+    df, _ = load_records(run)
+    ok = _ok(df)
+    fig10 = {p.row["model_or_technique"]: p for p in points_for("fig10", ok)}
+    for name in ("S2ViTE DeiT-S 40% structured", "WDPruning DeiT-S", "SAViT DeiT-S"):
+        p = fig10[name]
+        assert p.measured and set(p.records["optimization"]) == {PRUNED_S}
+        assert p.static("params") == 14_722_096 and p.static("macs") == 3_038_112_768
+    # A pruned row whose cell did not run gets no dense stand-in for its cost (deit-ti fp32 ran).
+    ti = fig10["S2ViTE DeiT-Ti 40% structured"]
+    assert not ti.measured and ti.static("params") is None
+    # The dense baseline keeps its own count; the proxy row reads the dense cell and says so.
+    assert fig10["DeiT-S"].static("params") == 22_050_664
+    up = fig10["UP-DeiT-S (UP-ViT from DeiT-B)"]
+    assert up.proxy and up.static("params") == 22_050_664
+    fig11 = {p.row["model_or_technique"]: p for p in points_for("fig11", ok)}
+    for name in ("DynamicViT-DeiT-S rho=0.7", "EViT-DeiT-S keep=0.7"):
+        assert fig11[name].static("macs") == 2_997_161_472 and set(fig11[name].records["optimization"]) == {TOKENS_S}
+    assert not fig11["PS-ViT (Patch Slimming) DeiT-S"].measured
+
+
+def test_variant_ratios_in_the_reported_vs_measured_table(rendered):
+    _, out, page, parts = rendered
+    rvm = parts["rvm"]
+
+    def one(point, quantity):
+        hit = rvm[(rvm["point"] == point) & rvm["quantity"].str.startswith(quantity)]
+        assert len(hit) == 1, (point, quantity, hit)
+        return hit.iloc[0]
+
+    savit = one("SAViT DeiT-S", "parameters")  # Fig. 10: the params ratio
+    assert savit["optimization"] == PRUNED_S and savit["ratio"] == pytest.approx(14.722096 / 14.7)
+    assert savit["cosine_vs_fp32"] == pytest.approx(0.81) and not savit["proxy"]
+    assert one("SAViT DeiT-S", "MACs")["ratio"] == pytest.approx(3.038112768 / 3.1)
+    evit = one("EViT-DeiT-S keep=0.7", "MACs")  # Fig. 11: the MACs ratio
+    assert evit["optimization"] == TOKENS_S and evit["ratio"] == pytest.approx(2.997161472 / 3.0)
+    assert one("DynamicViT-DeiT-S rho=0.7", "MACs")["ratio"] == pytest.approx(2.997161472 / 2.9)
+    assert one("UP-DeiT-S (UP-ViT from DeiT-B)", "parameters")["proxy"]
+    assert "(proxy)" in page and "cosine vs fp32" in page
+    table = (out / "reported_vs_measured.csv").read_text()
+    assert PRUNED_S in table and TOKENS_S in table
+    # The variants are drawn: the token-kept DeiT-S on Fig. 11's hardware axes, the proxy labelled.
+    assert "DynamicViT-DeiT-S" in (out / "fig11-hardware.svg").read_text()  # annotations are cut at 22 chars
+    hw10 = (out / "fig10-hardware.svg").read_text()
+    assert "SAViT DeiT-S" in hw10 and "(proxy)" in hw10
+
+
+def test_row_chains_match_cell_labels_whatever_the_spelling():
+    assert canonical("vit-token-keep(layers=[3,6,9], keep_rate=0.70)") == TOKENS_S
+    assert canonical(" prune-heads(ratio=0.33)->prune-ffn( ratio=0.35 ) ") == PRUNED_S
+    from bench.report.survey import row_chains
+
+    assert row_chains({"optimization": "ort-static-int8; torch-dynamic-int8"}) == [
+        "ort-static-int8", "torch-dynamic-int8", "ort-dynamic-int8"]
+    assert row_chains({"optimization": ""}) == []

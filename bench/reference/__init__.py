@@ -10,10 +10,14 @@ measurements, so every number here must carry its source and whether it was conf
 - A `[derived]` or `[UNVERIFIED]` mark inside a cell flags that one number; `load()` strips it
   into `<column>_mark` so the numeric column stays numeric.
 - `figure` lists the figures a row belongs to, separated by `;` (`nlp` for the NLP text).
-- `zoo_model` names the zoo architecture that has this point's shape (empty: not buildable on
-  main), `optimization` the suite chain that reproduces the point's precision.
+- `zoo_model` names the zoo architecture the point is built from (empty: not buildable here),
+  `optimization` the suite chain that produces the point from it (a precision, a pruned or
+  token-pruned shape), written as in a suite: `prune-heads(ratio=0.33) -> prune-ffn(ratio=0.35)`.
+  Several chains, separated by `;`, are alternatives in order of preference: on each target the
+  first that ran is the point's cell (bench/report/survey.py).
 - `explanation` says why a measured figure cannot match the published one, or why a point is
-  not built.
+  not built. One that starts with `proxy` marks a row whose cell only stands in for the
+  published network (same cost, different structure); the survey labels it so.
 
 Cost conventions: vision papers print MACs under the name "FLOPs"; `macs_G` holds them.
 `flops_G` is only filled where the source printed true FLOPs (2 x MACs).

@@ -18,12 +18,14 @@ import html
 import math
 import re
 from dataclasses import dataclass
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bench import reference
+from bench.chains import chain_label, parse_chain
 from bench.report import plots
 
 COST_AXES = [  # (published column, measured column, scale to the published unit, label)
@@ -72,27 +74,69 @@ def _ok(df: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["model", "optimization", "target", "status"])
     ok = df[df["status"] == "ok"].copy()
     for col in ("model", "optimization", "runtime", "params", "macs", "weight_bytes", "latency_ms_p50", "batch_size", "image_size", "seq_len",
-                "peak_rss_infer_bytes", "cuda_peak_allocated_bytes", "energy_j_per_inference", "device", "target"):
+                "peak_rss_infer_bytes", "cuda_peak_allocated_bytes", "energy_j_per_inference", "device", "target",
+                "cosine_sim"):
         if col not in ok.columns:
             ok[col] = np.nan
     return ok
 
 
-# Chains that realise a published precision: dynamic int8 exists for both runtimes.
+# Chains that realise a published precision on the other runtime: dynamic int8 exists for both.
 EQUIVALENT = {"torch-dynamic-int8": ("torch-dynamic-int8", "ort-dynamic-int8")}
 
 
-def _native(ok: pd.DataFrame, row, precision: bool = True) -> pd.DataFrame:
-    """Records of the row's architecture at batch 1 and the published resolution.
+@cache
+def canonical(chain: str) -> str:
+    """A chain as a cell labels it (`bench.chains.chain_label`): parameters sorted, spacing normalised,
+    so `vit-token-keep(layers=[3,6,9], keep_rate=0.70)` matches the cell's label."""
+    try:
+        return chain_label(parse_chain(chain.strip()))
+    except ValueError:
+        return chain.strip()
 
-    With `precision`, only cells whose chain realises the point's precision (a W6 or W4 point has
-    none on main, so it gets no latency or size); without, the fp32 cells, whose parameter and
-    MAC counts are the architecture's whatever the precision.
+
+def row_chains(row) -> list[str]:
+    """The cell labels a published row's `optimization` names, preferred first.
+
+    One chain, or several separated by ";": on each target the first that ran is the row's cell
+    (a W8A8 row: static int8 where ONNX Runtime runs it, dynamic int8 on torch). Each chain is
+    followed by its EQUIVALENT on the other runtime.
     """
-    if not row["zoo_model"] or (precision and not row["optimization"]):
-        return ok.iloc[0:0]
-    opt = row["optimization"] if precision else "fp32"
-    g = ok[(ok["model"] == row["zoo_model"]) & ok["optimization"].isin(EQUIVALENT.get(opt, (opt,)))]
+    out: list[str] = []
+    for raw in str(row["optimization"] or "").split(";"):
+        if raw.strip():
+            for c in EQUIVALENT.get(canonical(raw), (canonical(raw),)):
+                if c not in out:
+                    out.append(c)
+    return out
+
+
+@cache
+def architecture_chain(chain: str) -> str:
+    """The steps of a chain that change shapes (what parameters and MACs depend on), or "fp32".
+
+    Imports the optimization registry (and torch): called only when a row's own cells are missing.
+    """
+    from bench.optimize import OPTIMIZATIONS
+
+    try:
+        steps = parse_chain(chain)
+    except ValueError:
+        return chain
+    # An unknown step may change shapes: keep it, so that no dense count stands in for it.
+    kept = tuple(s for s in steps if s.name not in OPTIMIZATIONS or OPTIMIZATIONS.get(s.name).changes_shapes)
+    return chain_label(kept) if kept else "fp32"
+
+
+def is_proxy(row) -> bool:
+    """A row whose measured cell only stands in for the published network says so: its
+    explanation starts with "proxy" (bench/reference/published.csv)."""
+    return str(row["explanation"] or "").strip().lower().startswith("proxy")
+
+
+def _cells(ok: pd.DataFrame, row, chains: list[str]) -> pd.DataFrame:
+    """Cells of the row's model and chains at batch 1 and the published resolution or length."""
+    g = ok[(ok["model"] == row["zoo_model"]) & ok["optimization"].isin(chains)]
     if g.empty:
         return g
     b1 = g[g["batch_size"] == 1]
@@ -105,26 +149,65 @@ def _native(ok: pd.DataFrame, row, precision: bool = True) -> pd.DataFrame:
     return g
 
 
+def _native(ok: pd.DataFrame, row, precision: bool = True) -> pd.DataFrame:
+    """Records of the row's network.
+
+    With `precision`, the cells of the chain(s) the row names, one chain per target (the first of
+    the row's list that ran there); a row with no chain (a W6 point: no 6-bit step) has none, so it
+    gets no latency or size. Without, the cells that carry its parameter and MAC counts: those of
+    the chain's shape-changing steps (fp32 when it has none, as for quantization), which is where a
+    row falls back when its own cells did not run.
+    """
+    if not row["zoo_model"]:
+        return ok.iloc[0:0]
+    chains = row_chains(row)
+    if not precision:
+        arch = list(dict.fromkeys(architecture_chain(c) for c in chains)) if chains else ["fp32"]
+        return _cells(ok, row, arch)
+    if not chains:
+        return ok.iloc[0:0]
+    g = _cells(ok, row, chains)
+    if g.empty:
+        return g
+    rank = g["optimization"].map(chains.index)
+    first = rank == rank.groupby(g["target"].astype(str)).transform("min")
+    return g[first].assign(_rank=rank[first]).sort_values("_rank", kind="stable").drop(columns="_rank")
+
+
 @dataclass
 class Point:
     row: pd.Series
-    records: pd.DataFrame  # cells realising the point's architecture and precision, one per target
-    arch: pd.DataFrame  # fp32 cells of the architecture: its parameter and MAC counts
+    records: pd.DataFrame  # cells of the row's chain, one per target
+    ok: pd.DataFrame  # the run's finished cells, for the architecture's counts when records lack them
 
     @property
     def measured(self) -> bool:
         return not self.records.empty
 
+    @property
+    def proxy(self) -> bool:
+        return is_proxy(self.row)
+
+    @cached_property
+    def arch(self) -> pd.DataFrame:
+        return _native(self.ok, self.row, precision=False)
+
     def static(self, col: str):
-        # Size depends on precision; parameters and MACs are the architecture's.
-        src = self.records if col == "weight_bytes" else pd.concat([self.records, self.arch])
-        vals = src[col].dropna() if col in src else []
-        return float(vals.iloc[0]) if len(vals) else None
+        # Size depends on precision: only the row's own cells give it. Parameters and MACs are the
+        # architecture's: counted on the row's cells (before any quantization), else on the cells
+        # of its shape-changing steps.
+        for src in (self.records, None if col == "weight_bytes" else self.arch):
+            if src is None:
+                break
+            vals = src[col].dropna() if col in src else []
+            if len(vals):
+                return float(vals.iloc[0])
+        return None
 
 
 def points_for(fig: str, ok: pd.DataFrame) -> list[Point]:
     ref = reference.for_figure(fig)
-    return [Point(r, _native(ok, r), _native(ok, r, precision=False)) for _, r in ref.iterrows()]
+    return [Point(r, _native(ok, r), ok) for _, r in ref.iterrows()]
 
 
 # --- figures --------------------------------------------------------------------------------------
@@ -162,7 +245,7 @@ def cost_figure(fig: str, pts: list[Point]) -> str:
             if _isnum(pub):
                 ax.plot(pub, y, marker, mfc="none", mec=color, ms=6, linestyle="none")
             if meas is not None:
-                ax.plot(meas, y, marker, color=color, ms=6, linestyle="none")
+                ax.plot(meas, y, marker, color=color, ms=6, linestyle="none", fillstyle="bottom" if p.proxy else "full")
                 if _isnum(pub):
                     ax.plot([pub, meas], [y, y], color="#999", lw=0.7)
         _log_x(ax)
@@ -172,6 +255,8 @@ def cost_figure(fig: str, pts: list[Point]) -> str:
         axes[2].plot([], [], marker, color=color, label=s)
     axes[2].plot([], [], "o", mfc="none", mec="grey", label="published cost")
     axes[2].plot([], [], "o", color="grey", label="measured cost (this run)")
+    if any(p.proxy and p.measured for p in withacc):
+        axes[2].plot([], [], "o", color="grey", fillstyle="bottom", label="measured on a proxy cell")
     axes[2].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig_.suptitle(f"{reference.FIGURES[fig]} — published accuracy; hollow: published cost, filled: counted here")
     return plots.to_svg(fig_)
@@ -214,7 +299,8 @@ def hardware_figure(fig: str, pts: list[Point], ok: pd.DataFrame) -> str | None:
                     continue
                 color, marker = tstyle[str(rec["target"])]
                 ax.plot(x, y, marker, color=color, ms=6, linestyle="none")
-                ax.annotate(_short(p.row["model_or_technique"]), (x, y), fontsize=5.5, xytext=(3, 2),
+                ax.annotate(_short(p.row["model_or_technique"]) + (" (proxy)" if p.proxy else ""), (x, y),
+                            fontsize=5.5, xytext=(3, 2),
                             textcoords="offset points", color="#444")
         if col == "memory":  # process RSS sits in a narrow band above the framework's floor
             ax.ticklabel_format(axis="x", style="plain", useOffset=False)
@@ -236,31 +322,36 @@ def _short(name: str) -> str:
 # --- tables ---------------------------------------------------------------------------------------
 
 def reported_vs_measured(ok: pd.DataFrame) -> pd.DataFrame:
-    """One row per published point with a zoo architecture and quantity: published, measured, ratio."""
+    """One row per published point with a zoo architecture and quantity: published, measured, ratio.
+
+    `cosine_vs_fp32` is the lowest output cosine of the row's cells against the fp32 model on the
+    same inputs: what this suite can say about a variant's numerics, since accuracy is the paper's.
+    """
     rows = []
     ref = reference.load()
     for _, r in ref[ref["zoo_model"] != ""].iterrows():
+        native = _native(ok, r)
         for pcol, mcol, scale, label in COST_AXES:
-            recs = _native(ok, r) if mcol == "weight_bytes" else pd.concat([_native(ok, r), _native(ok, r, False)])
-            if recs.empty:
-                continue
             pub = r[pcol]
-            vals = recs[mcol].dropna() if mcol in recs else []
-            if not _isnum(pub) or not len(vals):
+            recs = native
+            if mcol != "weight_bytes" and not recs[mcol].notna().any():
+                recs = _native(ok, r, precision=False)  # parameters and MACs of the architecture
+            if not _isnum(pub) or recs.empty or not recs[mcol].notna().any():
                 continue
             # weight_bytes differ by runtime format (state dict vs ONNX file): one row per format.
-            groups = recs.groupby("runtime") if mcol == "weight_bytes" and "runtime" in recs else [("", recs)]
+            groups = recs.groupby("runtime") if mcol == "weight_bytes" else [("", recs)]
             for rt, g in groups:
                 v = g[mcol].dropna()
                 if not len(v):
                     continue
                 meas = float(v.iloc[0]) / scale
-                opts = sorted(set(g["optimization"]))
+                cos = g["cosine_sim"].dropna()
                 rows.append({"figures": ", ".join(r["figures"]), "point": r["model_or_technique"],
-                             "zoo_model": r["zoo_model"], "optimization": ", ".join(opts),
-                             "quantity": label + (f" [{rt}]" if rt else ""), "published": pub,
+                             "zoo_model": r["zoo_model"], "optimization": ", ".join(dict.fromkeys(g["optimization"])),
+                             "proxy": is_proxy(r), "quantity": label + (f" [{rt}]" if rt else ""), "published": pub,
                              "published_text": _published_text(r, pcol),
                              "measured": meas, "ratio": meas / pub if pub else np.nan,
+                             "cosine_vs_fp32": float(cos.min()) if len(cos) else np.nan,
                              "status": r["status"], "explanation": r["explanation"], "source": r["source"]})
     return pd.DataFrame(rows)
 
@@ -339,9 +430,14 @@ def nlp_speedups(ok: pd.DataFrame, manifest: dict) -> pd.DataFrame:
 
 INTRO = ("Accuracy in every figure is the published top-1 from the reference data (bench/reference/published.csv, "
          "each point with its source); this suite builds the architectures with random weights and never measures "
-         "accuracy. Hollow markers are the papers' own cost figures, filled markers the cost counted on the graph "
-         "that ran. Points whose architecture is not buildable on this branch (pruned, token-pruned or searched "
-         "networks) appear only as published points; the reported-vs-measured table says why.")
+         "accuracy. What it measures of a variant's numerics is fidelity: the output's cosine against the fp32 "
+         "model on the same inputs (table below). Hollow markers are the papers' own cost figures, filled markers "
+         "the cost counted on the graph that ran. Pruned, token-pruned and quantized DeiTs are measured as the "
+         "chain their row names (structured pruning at the published parameter count, token keeping at the "
+         "paper's schedule, int8 or int4 at the published bit-widths): the paper's network shape, not its trained "
+         "weights. A row whose cell only stands in for it is marked proxy (half-filled marker). Points with no "
+         "chain (searched networks, 6-bit quantization) appear only as published points; the reported-vs-measured "
+         "table says why.")
 
 
 def build(df: pd.DataFrame, manifest: dict, figures: tuple[str, ...] | None = None) -> dict:
@@ -357,11 +453,12 @@ def build(df: pd.DataFrame, manifest: dict, figures: tuple[str, ...] | None = No
 def _rvm_html(rvm: pd.DataFrame) -> str:
     if rvm.empty:
         return "<p>No published point has a measured counterpart in this run.</p>"
-    rows = [[esc(r.point), esc(r.figures), esc(r.zoo_model), esc(r.optimization), esc(r.quantity),
-             esc(r.published_text or _fmt(r.published)), _fmt(r.measured, "{:.4g}"), _fmt(r.ratio, "{:.3f}"),
-             esc(r.status), esc(r.explanation)] for r in rvm.itertuples()]
-    return _table(["point", "figures", "zoo model", "optimization", "quantity", "published", "measured",
-                   "measured / published", "status", "explanation"], rows, left=5)
+    rows = [[esc(r.point), esc(r.figures), esc(r.zoo_model), esc(r.optimization) + (" <b>(proxy)</b>" if r.proxy else ""),
+             esc(r.quantity), esc(r.published_text or _fmt(r.published)), _fmt(r.measured, "{:.4g}"),
+             _fmt(r.ratio, "{:.3f}"), _fmt(r.cosine_vs_fp32, "{:.4f}"), esc(r.status), esc(r.explanation)]
+            for r in rvm.itertuples()]
+    return _table(["point", "figures", "zoo model", "measured as (chain)", "quantity", "published", "measured",
+                   "measured / published", "cosine vs fp32", "status", "explanation"], rows, left=5)
 
 
 def _nlp_html(nlp: pd.DataFrame) -> str:
