@@ -114,21 +114,26 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     from bench.suite import Cell
     from bench.zoo import MODELS
 
+    phase_s = {"imports": time.perf_counter() - t_cell}  # ~0 in a child forked from the warm server
     cell = Cell.from_json(cell_json)
     spec = MODELS.get(cell.model)
     torch.set_num_threads(cell.target.threads)
     seed = cell.measure.seed
+    t = time.perf_counter()
     probe = CellProbe(cell.target.device, cache)
+    phase_s["probe_open"] = time.perf_counter() - t  # NVML on a GPU
 
     t = time.perf_counter()
     module = spec.build(seed)
     build_s = time.perf_counter() - t
     inputs = spec.inputs(cell.workload, seed)
     ctx = Context(spec, cell.workload, inputs, cell.target.device, scratch, cache, seed)
+    t = time.perf_counter()
     ref = reference_output(spec, cell.workload, inputs, cache, seed)
     if spec.modality == "decoder":
         from bench.measure import decode
         ref_tokens = decode.reference_tokens(spec, cell.workload, inputs, cache, seed, module)
+    phase_s["reference"] = time.perf_counter() - t
 
     record: dict = {"family": spec.family, "macs_closed_form": spec.closed_form_macs(cell.workload),
                     "params_closed_form": spec.closed_form_params()}
@@ -143,7 +148,9 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
         # before numeric ones or an export.
         numeric_only = opt.changes_numerics and not opt.changes_shapes  # a lossy structural step counts after
         if static is None and artifact.kind == "torch" and (numeric_only or opt.produces != "torch"):
+            t_static = time.perf_counter()
             static = static_metrics(spec, artifact, ctx, applied)
+            phase_s["static"] = time.perf_counter() - t_static
         t_step = time.perf_counter()
         artifact = opt.apply(artifact, opt.parse_params(step.params), ctx)
         step_s[step.label] = time.perf_counter() - t_step
@@ -152,7 +159,9 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
         if opt.changes_shapes:
             applied.append(step.label)
     if static is None and artifact.kind == "torch":
+        t_static = time.perf_counter()
         static = static_metrics(spec, artifact, ctx, applied)
+        phase_s["static"] = time.perf_counter() - t_static
     optimize_s = time.perf_counter() - t
     record.update(static or {})
     record["weight_bytes"] = weight_bytes(artifact)
@@ -180,6 +189,7 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     settings = TimerSettings(warmup_iters=m.warmup_iters, warmup_s=m.warmup_s, min_time_s=m.min_time_s,
                              max_time_s=m.max_time_s, min_samples=m.min_samples, target_rel_ci=m.target_rel_ci)
     probe.before_timing()
+    t = time.perf_counter()
     if spec.modality == "decoder":  # TTFT and per-token decode samples; latency fields hold the latter
         timing, decoder_fields = decode.measure_decode(spec, artifact.module, inputs, cell.workload, settings,
                                                        cell.target.device, session.sync, ref_tokens)
@@ -192,15 +202,21 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     record["timing_target_met"] = timing.target_met
     record.update(timing_mode=timing.mode, timing_block_size=timing.block_size, timing_clock=timing.clock,
                   timing_clock_overhead_ns=timing.clock_overhead_ns)
+    phase_s["timing"] = time.perf_counter() - t
+    t = time.perf_counter()
     record.update(probe.after_timing(session.call, session.sync))
+    phase_s["after_timing"] = time.perf_counter() - t  # allocator peaks, NVML energy window, GPU state
     record["peak_rss_infer_bytes"] = memory.peak_rss_bytes()
     record["peak_rss_bytes"] = max(record["peak_rss_build_bytes"], record["peak_rss_infer_bytes"])
     chain = re.sub(r"[^A-Za-z0-9_.=+\-]+", "_", "+".join(applied) or "as-built")  # after the RSS peaks
+    t = time.perf_counter()
     record["activation_bytes_estimate"] = activation_estimate(
         artifact.module if artifact.kind == "torch" else module, inputs, cache,
         f"{spec.name}-{cell.workload.label}-{chain}")
+    phase_s["activation_estimate"] = time.perf_counter() - t
     record.update({"build_s": build_s, "optimize_s": optimize_s, "session_s": session_s,
-                   "first_call_s": first_call_s, "step_s": step_s, "thread_settings": thread_settings(),
+                   "first_call_s": first_call_s, "step_s": step_s, "phase_s": phase_s,
+                   "thread_settings": thread_settings(),
                    "threads": session.info.get("threads", cell.target.threads),
                    "runtime_info": session.info, "state_before": state_before, "state_after": machine_state()})
     record.update(probe.derived(record, modality=spec.modality, batch_size=cell.workload.batch_size,

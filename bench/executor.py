@@ -32,6 +32,9 @@ from bench.suite import Cell
 
 STDERR_TAIL_LINES = 20
 RSS_POLL_S = 0.2
+# What a CUDA call in a forked child says when its parent had initialised CUDA after all.
+CUDA_FORK_ERRORS = re.compile(r"re-initialize CUDA in forked subprocess|CUDA driver initialization failed|"
+                              r"CUDA_ERROR_NOT_INITIALIZED|cudaErrorInitializationError", re.IGNORECASE)
 # What an allocation failure looks like in a child's error or stderr, from Python, C++, torch and CUDA.
 OOM_PATTERNS = re.compile(r"MemoryError|std::bad_alloc|can(no|')t allocate memory|out of memory|OutOfMemoryError",
                           re.IGNORECASE)
@@ -267,6 +270,11 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
     return {**record, **child, "failure": failure, "cell_wall_s": child.get("cell_wall_s", wall), **disk}
 
 
+def forked_cuda_failure(rec: dict) -> bool:
+    return (rec.get("cell_process") == "forked" and rec.get("status") != "ok"
+            and bool(CUDA_FORK_ERRORS.search(f"{rec.get('error')}\n{rec.get('stderr_tail')}")))
+
+
 def cells_from_manifest(manifest: dict) -> list[Cell]:
     """The cells a run planned, exactly as it planned them (a resume does not re-expand the suite)."""
     from pydantic import ValidationError
@@ -346,7 +354,12 @@ def run_cells(cells: list[Cell], store: RunStore, run_id: str,
             try:
                 for cell in todo:
                     check_interrupted()
-                    emit(cell, run_cell_process(cell, store, run_id, keep_artifacts=keep_artifacts, server=server))
+                    rec = run_cell_process(cell, store, run_id, keep_artifacts=keep_artifacts, server=server)
+                    if forked_cuda_failure(rec):  # the server's guard missed a CUDA init: spawn from now on
+                        server.disable(f"a forked cell could not use CUDA ({rec.get('error')})")
+                        print(f"warning: {server.failure}; running it again as a new process", file=sys.stderr)
+                        rec = run_cell_process(cell, store, run_id, keep_artifacts=keep_artifacts, server=server)
+                    emit(cell, rec)
             finally:
                 if server is not None:
                     server.close()

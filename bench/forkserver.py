@@ -43,14 +43,40 @@ def die_with_parent() -> None:
         pass
 
 
-def cuda_driver_loaded() -> bool:
-    """Whether libcuda is mapped into this process: after cuInit a forked child cannot use CUDA,
-    and torch only tracks its own lazy initialisation, not a library that called the driver."""
+CUDA_ERROR_NOT_INITIALIZED = 3
+
+
+def mapped_libcuda() -> str | None:
+    """The path of the CUDA driver library if this process has it mapped (CUDA builds of torch
+    link it at import), else None."""
     try:
         with open("/proc/self/maps") as f:
-            return any("libcuda.so" in line for line in f)
+            for line in f:
+                path = line.split()[-1]
+                if "/libcuda.so" in path or path.startswith("libcuda.so"):
+                    return path
     except OSError:
+        pass
+    return None
+
+
+def cuda_driver_initialised() -> bool:
+    """Whether this process called cuInit: after that, a forked child cannot use CUDA.
+
+    A mapped driver library alone is harmless (torch 2.11's CUDA build maps it at import), and
+    torch only tracks its own lazy initialisation, not a library that called the driver. Every
+    driver call but cuInit answers CUDA_ERROR_NOT_INITIALIZED before cuInit without initialising
+    anything, so one such call tells the two apart. Anything but that answer counts as initialised.
+    """
+    path = mapped_libcuda()
+    if path is None:
         return False
+    try:
+        lib = ctypes.CDLL(path)  # already mapped: the same handle, nothing new is loaded
+        count = ctypes.c_int(0)
+        return lib.cuDeviceGetCount(ctypes.byref(count)) != CUDA_ERROR_NOT_INITIALIZED
+    except (OSError, AttributeError):
+        return True
 
 
 def _child(request: dict) -> None:
@@ -99,8 +125,8 @@ def serve() -> int:
         importlib.import_module(name)
     import torch
 
-    if torch.cuda.is_initialized() or cuda_driver_loaded():  # a forked child could not use CUDA
-        print(json.dumps({"error": "the CUDA driver was loaded while preloading"}), file=out, flush=True)
+    if torch.cuda.is_initialized() or cuda_driver_initialised():  # a forked child could not use CUDA
+        print(json.dumps({"error": "CUDA was initialised while preloading"}), file=out, flush=True)
         return 1
     print(json.dumps({"ready": True, "preloaded": list(PRELOAD)}), file=out, flush=True)
     for line in sys.stdin:
@@ -215,6 +241,11 @@ class ForkServer:
             self.close()
             raise ServerDied("the fork server did not fork the cell")
         return ForkedCell(self, int(msg["pid"]))
+
+    def disable(self, reason: str) -> None:
+        """Stop forking for the rest of the run (later cells are spawned)."""
+        self.failure = reason
+        self.close()
 
     def close(self) -> None:
         if self.proc is None:

@@ -5,6 +5,8 @@ is the default); these cover what is specific to it.
 """
 
 import json
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -14,6 +16,7 @@ from bench.executor import run_cell_process, run_cells
 from bench.forkserver import ForkServer
 from bench.store import RunStore
 from bench.suite import expand, load_suite
+from tests.conftest import ROOT
 
 MEASURE = "warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.3, min_samples: 5, timeout_s: 300"
 
@@ -42,6 +45,7 @@ def test_a_crash_kills_only_its_cell_and_the_next_cell_is_forked_again(tmp_path)
     assert "SIGSEGV" in crash["error"]
     assert ok["status"] == "ok" and ok["cell_process"] == "forked"
     assert ok["process_wall_s"] >= ok["cell_wall_s"] > 0
+    assert ok["phase_s"]["imports"] < 0.5  # torch and the zoo were imported once, by the server
     assert ok["threads"] == 1 and ok["thread_settings"]["env"]["OMP_NUM_THREADS"] == "1"
 
 
@@ -51,6 +55,7 @@ def test_without_the_server_cells_are_spawned(tmp_path):
     (store.dir / "records").mkdir(parents=True)
     (rec,) = run_cells(plan.runnable, store, "fork", fork_server=False)
     assert (rec["status"], rec["cell_process"]) == ("ok", "spawned")
+    assert rec["phase_s"]["imports"] > 0.5  # torch, transformers and timm, imported by this cell
 
 
 def test_a_server_that_cannot_start_falls_back_to_spawning(tmp_path, capsys):
@@ -73,3 +78,53 @@ def test_a_forked_cell_gets_its_own_cuda_context(tmp_path):
     recs = run_cells(plan.runnable, store, "fork")
     assert [(r["status"], r["cell_process"]) for r in recs] == [("ok", "forked")] * 2, recs
     assert all(r["cuda_peak_allocated_bytes"] > 0 for r in recs)
+
+
+FAKE_LIBCUDA = """
+int initialised = 0;
+int cuInit(unsigned flags) { initialised = 1; return 0; }
+int cuDeviceGetCount(int *n) { if (!initialised) return 3; *n = 1; return 0; }
+"""
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler to build a fake libcuda")
+def test_the_guard_tells_a_mapped_driver_from_an_initialised_one(tmp_path):
+    src = tmp_path / "fake.c"
+    src.write_text(FAKE_LIBCUDA)
+    lib = tmp_path / "libcuda.so.1"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
+    probe = f"""
+import ctypes
+from bench.forkserver import cuda_driver_initialised, mapped_libcuda
+assert mapped_libcuda() is None and not cuda_driver_initialised()
+lib = ctypes.CDLL({str(lib)!r})
+assert mapped_libcuda().endswith("libcuda.so.1")
+assert not cuda_driver_initialised()  # mapped, never initialised: forking is safe
+lib.cuInit(0)
+assert cuda_driver_initialised()  # after cuInit the server must not fork
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_a_forked_cell_that_cannot_use_cuda_is_run_again_spawned(tmp_path, monkeypatch):
+    import bench.executor as ex
+
+    plan = _plan(tmp_path, ["fp32"])
+    store = RunStore(tmp_path / "run")
+    (store.dir / "records").mkdir(parents=True)
+    calls = []
+
+    def fake(cell, store, run_id, keep_artifacts=True, server=None):
+        calls.append(server.failure)
+        if server.failure is None:
+            return {"cell_id": cell.cell_id, "status": "failed", "cell_process": "forked",
+                    "error": "RuntimeError: CUDA driver initialization failed, you might not have a CUDA gpu."}
+        return {"cell_id": cell.cell_id, "status": "ok", "cell_process": "spawned"}
+
+    monkeypatch.setattr(ex, "run_cell_process", fake)
+    (rec,) = run_cells(plan.runnable, store, "fork")
+    assert (rec["status"], rec["cell_process"]) == ("ok", "spawned")
+    assert calls[0] is None and "could not use CUDA" in calls[1]
+    assert not ex.forked_cuda_failure({"cell_process": "forked", "status": "failed", "error": "ValueError: bad"})
