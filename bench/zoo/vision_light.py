@@ -9,9 +9,8 @@ bench/reference/published.csv (`config["cost_source"] == "published"`), and the 
 counter against it within 2% / 3% (or the rounding the paper printed), or require the recorded
 explanation where they cannot agree. ViT-S, an isotropic ViT, keeps an exact closed form.
 
-Not built, with reasons recorded in the reference data: T2T-ViT (Performer T2T module, not in
-timm), Mobile-Former (dynamic ReLU and the bridge need the official code), AutoFormer (per-layer
-searched config and relative position encoding not recovered from a readable source).
+The figures' networks that timm lacks are defined from their official code in their own modules:
+T2T-ViT (bench/zoo/t2t_vit.py), AutoFormer (autoformer.py) and Mobile-Former (mobile_former.py).
 """
 
 from __future__ import annotations
