@@ -101,3 +101,18 @@ def test_a_run_with_no_finished_cell_still_renders(tmp_path):
     recs = [r for r in make_records(models=["deit-s"], extra_fields=False) if r["status"] != "ok"]
     page = render(write_run(tmp_path, "bad", recs))
     assert "injected failure" in page and "No cell finished" in page and "<svg" not in page
+
+
+def test_planned_cells_without_a_record_are_listed(tmp_path):
+    recs = make_records(models=["tinybert-4"], extra_fields=False)
+    run_dir = write_run(tmp_path, "cut", recs)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["cells"].append({"cell_id": "deit-b.fp32.torch-cpu.b1-i224"})
+    manifest["status"] = "interrupted"
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    page = write_report(run_dir, tmp_path / "rep").read_text()
+    assert "1 planned without a record" in page
+    assert "deit-b.fp32.torch-cpu.b1-i224" in page and "the run is interrupted" in page
+    assert "bench run --resume cut" in page
+    complete = write_report(write_run(tmp_path, "whole", recs), tmp_path / "rep2").read_text()
+    assert "planned without a record" not in complete

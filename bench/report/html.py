@@ -164,7 +164,11 @@ def status_section(run: Run) -> str:
     n_noisy = int((df["noisy"] == True).sum()) if len(df) else 0  # noqa: E712
     noisy_txt = f" · {_badge('noisy')} {n_noisy}" if df["noisy"].notna().any() else \
         ' · <span class="muted">noise not assessed by this run</span>'
-    out = f"<h3>Cells</h3><p>{len(df)} cells — {' '.join(parts)}{noisy_txt}</p>"
+    from bench.store import missing_cells
+
+    missing = missing_cells(run.dir)  # planned without a record: an interrupted or unfinished run's gap
+    missing_txt = f" · {_badge('missing')} {len(missing)} planned without a record" if missing else ""
+    out = f"<h3>Cells</h3><p>{len(df)} cells — {' '.join(parts)}{noisy_txt}{missing_txt}</p>"
     if run.bad_files:
         out += f'<p class="bad">Unreadable record files skipped: {esc(", ".join(run.bad_files))}</p>'
     rows = []
@@ -176,8 +180,12 @@ def status_section(run: Run) -> str:
         elif not is_missing(r.get("timing_target_met")) and not flag(r.get("timing_target_met")):
             rows.append([T(r["cell_id"]), (_badge("imprecise"), "imprecise"),
                          T("the timer reached its time limit before the precision target")])
+    if missing:
+        why = (f"no record: the run is {run.manifest.get('status', 'unfinished')}; "
+               f"`bench run --resume {run.dir.name}` measures it")
+        rows += [[T(c), (_badge("missing"), "missing"), T(why)] for c in missing]
     if rows:
-        out += ("<h3>Failed, timed-out, skipped and noisy cells</h3>"
+        out += ("<h3>Failed, timed-out, skipped, noisy and missing cells</h3>"
                 + _table(["cell", "status", "reason"], rows, left=3, tid="problems", filterable=True))
     return out
 
