@@ -116,3 +116,25 @@ def test_planned_cells_without_a_record_are_listed(tmp_path):
     assert "bench run --resume cut" in page
     complete = write_report(write_run(tmp_path, "whole", recs), tmp_path / "rep2").read_text()
     assert "planned without a record" not in complete
+
+
+def test_padded_and_packed_workloads_are_compared_only_within_their_own_workload(tmp_path):
+    """A ragged (padded) workload and a plain one of the same batch and length are different rows:
+    the packed cell is compared with the padded fp32 cell, not with the full-length one."""
+    rng = np.random.default_rng(0)
+
+    def rec(opt, workload, p50):
+        cid = f"tinybert-4.{opt}.torch-cpu.{workload}"
+        samples = list(p50 * (1 + 0.01 * rng.standard_normal(50)))
+        return {"cell_id": cid, "model": "tinybert-4", "optimization": opt, "runtime": "torch", "device": "cpu",
+                "target": "torch-cpu", "batch_size": 8, "seq_len": 128, "workload": workload, "status": "ok",
+                "latency_ms_p50": p50, "latency_samples_ms": samples}
+
+    recs = [rec("fp32", "b8-s128", 30.0), rec("fp32", "b8-s128-r16_128", 20.0),
+            rec("varlen-packed", "b8-s128-r16_128", 10.0)]
+    run = load_run(write_run(tmp_path, "ragged", recs))
+    assert sorted(run.df["workload"]) == ["b8-s128", "b8-s128-r16_128", "b8-s128-r16_128"]
+    sp = speedups(run.ok, run.samples).set_index("cell_id")
+    packed = sp.loc["tinybert-4.varlen-packed.torch-cpu.b8-s128-r16_128"]
+    assert packed.workload == "b8-s128-r16_128" and packed.speedup == pytest.approx(2.0, rel=0.02)
+    assert (sp.workload == "b8-s128").sum() == 1  # the full-length fp32 cell stands alone

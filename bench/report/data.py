@@ -80,7 +80,15 @@ def load_run(run_dir: Path) -> Run:
         df["latency_samples_ms"] = None
     df["status"] = df["status"].fillna("unknown")
     df["target"] = df["target"].fillna(df["runtime"].astype(str) + "-" + df["device"].astype(str))
-    df["workload"] = [workload_label(r) for r in df.to_dict("records")] if len(df) else []
+    # The record's own label keeps what batch and size alone do not say (ragged lengths "-r16_128",
+    # generated tokens "-n16"), so a padded and a packed cell never share a speedup group; records
+    # from before the field existed get a label from batch and size.
+    if len(df):
+        given = df["workload"] if "workload" in df.columns else pd.Series([None] * len(df), index=df.index)
+        df["workload"] = [w if isinstance(w, str) and w else workload_label(r)
+                          for w, r in zip(given, df.to_dict("records"))]
+    else:
+        df["workload"] = []
     df["noisy"] = df["noisy"].map(lambda v: bool(v) if not is_missing(v) else None) if len(df) else df["noisy"]
     samples = {}
     for cid, s in zip(df["cell_id"], df["latency_samples_ms"]):
