@@ -115,6 +115,10 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     from bench.zoo import MODELS
 
     phase_s = {"imports": time.perf_counter() - t_cell}  # ~0 in a child forked from the warm server
+    # Resident memory before the model exists. A forked cell starts low (it has touched few of the
+    # libraries' pages), a spawned one high (its imports touched them): peak minus start is the
+    # figure that compares across the two.
+    rss_start = memory.current_rss_bytes()
     cell = Cell.from_json(cell_json)
     spec = MODELS.get(cell.model)
     torch.set_num_threads(cell.target.threads)
@@ -208,6 +212,7 @@ def run_cell(cell_json: dict, cache: Path, scratch: Path) -> dict:
     phase_s["after_timing"] = time.perf_counter() - t  # allocator peaks, NVML energy window, GPU state
     record["peak_rss_infer_bytes"] = memory.peak_rss_bytes()
     record["peak_rss_bytes"] = max(record["peak_rss_build_bytes"], record["peak_rss_infer_bytes"])
+    record["rss_start_bytes"] = rss_start
     chain = re.sub(r"[^A-Za-z0-9_.=+\-]+", "_", "+".join(applied) or "as-built")  # after the RSS peaks
     t = time.perf_counter()
     record["activation_bytes_estimate"] = activation_estimate(

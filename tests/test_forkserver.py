@@ -46,6 +46,7 @@ def test_a_crash_kills_only_its_cell_and_the_next_cell_is_forked_again(tmp_path)
     assert ok["status"] == "ok" and ok["cell_process"] == "forked"
     assert ok["process_wall_s"] >= ok["cell_wall_s"] > 0
     assert ok["phase_s"]["imports"] < 0.5  # torch and the zoo were imported once, by the server
+    assert 0 < ok["rss_start_bytes"] < ok["peak_rss_bytes"]
     assert ok["threads"] == 1 and ok["thread_settings"]["env"]["OMP_NUM_THREADS"] == "1"
 
 
