@@ -295,6 +295,31 @@ def test_token_reduction_macs_follow_the_schedule(built, name, keep, at):
 
 def test_token_schedule_counts():
     assert tokens.token_schedule(197, 4, 0.5, [1, 3]) == [(197, 197), (197, 99), (99, 99), (99, 50)]
+    # EViT's fusion adds one token per selecting layer; that token may be dropped or fused later.
+    assert tokens.token_schedule(197, 4, 0.5, [1, 3], fuse=True) == [(197, 197), (197, 100), (100, 100), (100, 52)]
+
+
+@pytest.mark.parametrize("keep,at", [(0.5, [1, 2]), (0.7, [0, 3])])
+def test_evit_fusion_macs_follow_the_schedule_and_the_extra_token_is_the_weighted_sum(built, keep, at):
+    spec, w, m, x, ref = fresh(built, VISION[0])
+    t = tokens.ViTTokenKeep(m, keep, at, fuse=True)
+    params, macs = counted(t, x)
+    assert (params, macs) == tokens.token_closed_form(spec, w, keep, at, fuse=True)
+    assert macs > tokens.token_closed_form(spec, w, keep, at)[1]  # one more token, plus the weighted sums
+    with torch.no_grad():
+        out = t(**x)
+    assert out.shape == ref.shape and 0 < err(out, ref)
+    # The fused token, checked against EViT's own formulation (youweiliang/evit Block.forward):
+    # complement of the top-k, gathered, weighted by CLS attention and summed.
+    xs = torch.randn(2, 9, 4)
+    score = torch.rand(2, 8)
+    keep_idx = tokens._keep_order(score, 5)
+    drop = tokens._complement(keep_idx, 8)
+    assert sorted(keep_idx[0].tolist() + drop[0].tolist()) == list(range(8))
+    fused = torch.bmm(score.gather(1, drop)[:, None, :], tokens._gather(xs[:, 1:], drop))[:, 0]
+    expected = torch.stack([sum(score[b, j] * xs[b, 1 + j] for j in range(8) if j not in keep_idx[b].tolist())
+                            for b in range(2)])
+    assert torch.allclose(fused, expected, atol=1e-6)
 
 
 def test_bert_elimination_drops_padding_first(built):

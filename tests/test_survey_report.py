@@ -19,7 +19,8 @@ from bench.store import RunStore, load_records
 CPU = "Fixture CPU @ 2.0GHz"
 # The chains bench/reference/published.csv names for the DeiT-S variants (suites/survey-cpu.yaml runs them).
 PRUNED_S = "prune-heads(ratio=0.33) -> prune-ffn(ratio=0.35)"  # S2ViTE / WDPruning / SAViT DeiT-S
-TOKENS_S = "vit-token-keep(keep_rate=0.7, layers=[3, 6, 9])"  # DynamicViT / EViT DeiT-S
+TOKENS_S = "vit-token-keep(keep_rate=0.7, layers=[3, 6, 9])"  # DynamicViT DeiT-S
+EVIT_S = "vit-token-keep(fuse=True, keep_rate=0.7, layers=[3, 6, 9])"  # EViT DeiT-S: dropped tokens fused
 
 
 def _rec(model, opt, target, *, params, macs, wbytes, p50, size=None, seq=None, device="cpu", runtime="torch",
@@ -51,6 +52,8 @@ def _fixture(tmp_path, energy=False, evil_target="torch-cpu"):
              size=224, energy=e(1.3), cosine=0.81),
         _rec("deit-s", TOKENS_S, evil_target, params=22_050_664, macs=2_997_161_472, wbytes=88_300_000, p50=29.0,
              size=224, energy=e(1.4), cosine=0.93),
+        _rec("deit-s", EVIT_S, evil_target, params=22_050_664, macs=3_029_497_728, wbytes=88_300_000, p50=29.5,
+             size=224, energy=e(1.4), cosine=0.95),
         _rec("deit-s", "ort-static-int8", "onnxruntime-cpu", params=22_050_664, macs=4_598_882_304, wbytes=22_600_000,
              p50=12.0, size=224, runtime="onnxruntime", energy=e(0.6), cosine=0.996),
         _rec("deit-ti", "fp32", evil_target, params=5_717_416, macs=1_253_683_200, wbytes=22_900_000, p50=16.0,
@@ -183,8 +186,9 @@ def test_variant_cells_are_the_points_of_their_published_rows(rendered):
     up = fig10["UP-DeiT-S (UP-ViT from DeiT-B)"]
     assert up.proxy and up.static("params") == 22_050_664
     fig11 = {p.row["model_or_technique"]: p for p in points_for("fig11", ok)}
-    for name in ("DynamicViT-DeiT-S rho=0.7", "EViT-DeiT-S keep=0.7"):
-        assert fig11[name].static("macs") == 2_997_161_472 and set(fig11[name].records["optimization"]) == {TOKENS_S}
+    dyn, evit = fig11["DynamicViT-DeiT-S rho=0.7"], fig11["EViT-DeiT-S keep=0.7"]
+    assert dyn.static("macs") == 2_997_161_472 and set(dyn.records["optimization"]) == {TOKENS_S}
+    assert evit.static("macs") == 3_029_497_728 and set(evit.records["optimization"]) == {EVIT_S}
     assert not fig11["PS-ViT (Patch Slimming) DeiT-S"].measured
 
 
@@ -202,7 +206,7 @@ def test_variant_ratios_in_the_reported_vs_measured_table(rendered):
     assert savit["cosine_vs_fp32"] == pytest.approx(0.81) and not savit["proxy"]
     assert one("SAViT DeiT-S", "MACs")["ratio"] == pytest.approx(3.038112768 / 3.1)
     evit = one("EViT-DeiT-S keep=0.7", "MACs")  # Fig. 11: the MACs ratio
-    assert evit["optimization"] == TOKENS_S and evit["ratio"] == pytest.approx(2.997161472 / 3.0)
+    assert evit["optimization"] == EVIT_S and evit["ratio"] == pytest.approx(3.029497728 / 3.0)
     assert one("DynamicViT-DeiT-S rho=0.7", "MACs")["ratio"] == pytest.approx(2.997161472 / 2.9)
     assert one("UP-DeiT-S (UP-ViT from DeiT-B)", "parameters")["proxy"]
     assert "(proxy)" in page and "cosine vs fp32" in page

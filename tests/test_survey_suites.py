@@ -15,7 +15,7 @@ def _models(plan):
 def test_survey_cpu_covers_figures_and_nlp_within_30_minutes():
     plan = expand(load_suite("suites/survey-cpu.yaml"))
     assert not plan.skipped
-    assert len(plan.runnable) == 103  # suites/survey-cpu.yaml header
+    assert len(plan.runnable) == 104  # suites/survey-cpu.yaml header
     assert len(plan.runnable) * SECONDS_PER_CELL_CPU < 30 * 60
     ref = reference.load()
     figure_models = set(ref[ref["figures"].map(lambda f: any(x.startswith("fig") for x in f))]["zoo_model"]) - {""}
@@ -68,7 +68,7 @@ def _cost(model: str, chain: str) -> tuple[int, int]:
     steps = {s.name: s.params for s in parse_chain(chain)}
     if "vit-token-keep" in steps:
         p = steps["vit-token-keep"]
-        form = tokens.token_closed_form(spec, w, p["keep_rate"], p["layers"])
+        form = tokens.token_closed_form(spec, w, p["keep_rate"], p["layers"], p.get("fuse", False))
     else:
         form = prune.pruned_closed_form(spec, w, head_ratio=steps.get("prune-heads", {}).get("ratio", 0.0),
                                         ffn_ratio=steps.get("prune-ffn", {}).get("ratio", 0.0))
@@ -152,7 +152,7 @@ def test_survey_cpu_plans_each_variant_on_its_deit_and_nothing_else():
     variants = {(m, o, rt) for m, o, rt in cells if o not in baselines}
     assert {(m, o) for m, o, _ in variants} <= named  # no variant cell without a published row
     assert {m for m, _, _ in variants} == {"deit-ti", "deit-s", "deit-b"}
-    assert len(variants) == 21
+    assert len(variants) == 22
     for m, o, rt in variants:  # pruning on both runtimes, token keeping on torch, ORT quantizers on ORT
         if o.startswith("prune-"):
             assert (m, o, "torch") in cells and (m, o, "onnxruntime") in cells

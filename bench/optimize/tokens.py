@@ -4,8 +4,10 @@
   attention, the patch tokens ranked by the CLS token's attention (mean over heads) are kept, the
   top ceil(keep_rate x patches), in their original order; the FFN and every later layer see only
   those. The CLS row of attention is computed separately (N x d MACs per head, counted), since
-  the fused kernel does not return probabilities. EViT can also fuse the dropped tokens into one;
-  this version drops them (DynamicViT's hard keep), which is what the parameters describe.
+  the fused kernel does not return probabilities. By default the other tokens are dropped
+  (DynamicViT's hard keep); `fuse=true` is EViT's inattentive token fusion: the dropped tokens
+  become one extra token, their sum weighted by the CLS attention each received (as in
+  youweiliang/evit's `Block.forward`), which later layers see and may drop or fuse again.
 - `bert-word-elimination(keep_rate, layers)` (Latency Adjustable Transformer Encoder, after
   PoWER-BERT): in each listed layer, attention is computed explicitly and every token's
   significance is the attention it receives, summed over heads and queries; the [CLS] token and
@@ -39,6 +41,10 @@ class KeepParams(BaseModel):
     layers: list[int] = Field(default_factory=lambda: [3, 6, 9])  # 0-based layer indices
 
 
+class ViTKeepParams(KeepParams):
+    fuse: bool = False  # EViT: fuse the dropped tokens into one, weighted by CLS attention
+
+
 def n_keep(others: int, keep_rate: float) -> int:
     return max(1, math.ceil(keep_rate * others))
 
@@ -51,12 +57,19 @@ def _keep_order(score: torch.Tensor, k: int) -> torch.Tensor:
     return torch.topk(score, k, dim=-1).indices.sort(dim=-1).values
 
 
+def _complement(idx: torch.Tensor, n: int) -> torch.Tensor:
+    """The positions in [0, n) that `idx` [B, k] does not hold, per row, in order: [B, n - k]."""
+    mask = torch.ones(idx.shape[0], n, dtype=torch.bool, device=idx.device)
+    mask.scatter_(1, idx, False)
+    return mask.nonzero()[:, 1].view(idx.shape[0], n - idx.shape[1])
+
+
 class ViTTokenKeep(nn.Module):
-    def __init__(self, module: nn.Module, keep_rate: float, layers: list[int]):
+    def __init__(self, module: nn.Module, keep_rate: float, layers: list[int], fuse: bool = False):
         super().__init__()
         self.kind, self.vit = arch.encoder_of(module)
         self.layers = arch.layers(module)
-        self.keep_rate, self.at = keep_rate, set(layers)
+        self.keep_rate, self.at, self.fuse = keep_rate, set(layers), fuse
 
     def forward(self, pixel_values):
         x = arch.vit_embed(self.vit, pixel_values)
@@ -70,19 +83,27 @@ class ViTTokenKeep(nn.Module):
             x = x + blk.ls1(blk.attn.proj(blk.attn.norm(ctx)))
             cls_attn = ((q[:, :, :1] * blk.attn.scale) @ k.transpose(-1, -2)).softmax(-1)  # [B, H, 1, N]
             score = cls_attn[:, :, 0, 1:].mean(1)
-            idx = _keep_order(score, n_keep(x.shape[1] - 1, self.keep_rate)) + 1
-            x = torch.cat([x[:, :1], _gather(x, idx)], dim=1)
+            others = x.shape[1] - 1
+            keep = _keep_order(score, n_keep(others, self.keep_rate))
+            kept = [x[:, :1], _gather(x[:, 1:], keep)]
+            if self.fuse and keep.shape[1] < others:
+                drop = _complement(keep, others)
+                weights = score.gather(1, drop)  # [B, dropped]
+                # A weighted sum as a batched matmul: (1 x dropped) @ (dropped x d), counted as MACs.
+                kept.append(torch.bmm(weights[:, None, :], _gather(x[:, 1:], drop)))
+            x = torch.cat(kept, dim=1)
             x = x + blk.ls2(blk.mlp(blk.norm2(x)))
         return arch.vit_head(self.vit, x)
 
 
-@register("vit-token-keep", params=KeepParams, families=("vit",), changes_shapes=True,
+@register("vit-token-keep", params=ViTKeepParams, families=("vit",), changes_shapes=True,
           changes_numerics=True, exportable=False, paper=EVIT,
           description="Keep the patch tokens the CLS token attends to most at chosen layers "
                       "(EViT/DynamicViT style).")
-def vit_token_keep(artifact: Artifact, params: KeepParams, ctx: Context) -> Artifact:
-    return artifact.evolve(module=ViTTokenKeep(artifact.module, params.keep_rate, params.layers),
-                           notes=[*artifact.notes, f"vit-token-keep({params.keep_rate}, {params.layers})"])
+def vit_token_keep(artifact: Artifact, params: ViTKeepParams, ctx: Context) -> Artifact:
+    fused = ", fused" if params.fuse else ""
+    return artifact.evolve(module=ViTTokenKeep(artifact.module, params.keep_rate, params.layers, params.fuse),
+                           notes=[*artifact.notes, f"vit-token-keep({params.keep_rate}, {params.layers}{fused})"])
 
 
 class BertWordElimination(nn.Module):
@@ -134,21 +155,32 @@ def bert_word_elimination(artifact: Artifact, params: KeepParams, ctx: Context) 
                            notes=[*artifact.notes, f"bert-word-elimination({params.keep_rate}, {params.layers})"])
 
 
-def token_schedule(tokens: int, n_layers: int, keep_rate: float, at: list[int]) -> list[tuple[int, int]]:
-    """(tokens attention sees, tokens the FFN sees) per layer; the first token (CLS) always stays."""
+def token_schedule(tokens: int, n_layers: int, keep_rate: float, at: list[int],
+                   fuse: bool = False) -> list[tuple[int, int]]:
+    """(tokens attention sees, tokens the FFN sees) per layer; the first token (CLS) always stays,
+    and with `fuse` the dropped ones come back as one extra token."""
     sched = []
     for i in range(n_layers):
-        after = 1 + n_keep(tokens - 1, keep_rate) if keep_rate < 1.0 and i in at else tokens
+        after = tokens
+        if keep_rate < 1.0 and i in at:
+            kept = n_keep(tokens - 1, keep_rate)
+            after = 1 + kept + (1 if fuse and kept < tokens - 1 else 0)
         sched.append((tokens, after))
         tokens = after
     return sched
 
 
-def token_closed_form(spec, workload, keep_rate: float, at: list[int]) -> tuple[int, int]:
-    """(params, MACs) under the schedule; ViT adds the CLS-attention row (N x hidden) per selecting layer."""
+def token_closed_form(spec, workload, keep_rate: float, at: list[int], fuse: bool = False) -> tuple[int, int]:
+    """(params, MACs) under the schedule; ViT adds the CLS-attention row (N x hidden) per selecting
+    layer, and fusion its weighted sum (dropped tokens x hidden)."""
     h, _, f, n = arch.model_dims(spec)
-    sched = token_schedule(arch.tokens_of(workload), n, keep_rate, at)
+    sched = token_schedule(arch.tokens_of(workload), n, keep_rate, at, fuse)
     shapes = [arch.LayerShape(h, h, f, t, ffn_tokens=m) for t, m in sched]
     selecting = keep_rate < 1.0 and spec.family == "vit"
-    extra = sum(t * h for i, (t, _) in enumerate(sched) if selecting and i in at)
+    extra = 0
+    for i, (t, _) in enumerate(sched):
+        if selecting and i in at:
+            extra += t * h
+            if fuse:
+                extra += (t - 1 - n_keep(t - 1, keep_rate)) * h
     return arch.closed_form(spec, workload, shapes, extra_macs=extra)
