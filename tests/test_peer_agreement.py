@@ -1,7 +1,9 @@
 """The suite's timer agrees with the peers: torch.utils.benchmark and onnxruntime's bert_perf_test.
 
-Tolerance 10% on medians; each pair is sandwiched and retaken once (see benchmarks/peer_agreement.py)
-because this project's CI machine is a shared 2-core VM.
+Tolerance 10% on medians; each pair is sandwiched (see benchmarks/peer_agreement.py) and retaken up
+to three times, because this project's CI machine is a shared 2-core VM whose load bursts swing one
+side by 40% (seen in CI: 6.41 vs 4.52 ms, then 4.62 vs 6.66 ms). A systematic bias of the suite's
+timer fails every try.
 """
 
 import importlib.util
@@ -17,6 +19,7 @@ sys.modules["peer_agreement"] = peer
 spec.loader.exec_module(peer)
 
 THREADS = 2
+RETRIES = 3
 
 
 def test_agree_retakes_once_and_reports_every_try():
@@ -34,7 +37,7 @@ def test_agree_retakes_once_and_reports_every_try():
 
 
 def test_matmul_median_agrees_with_torch_benchmark_timer():
-    r = peer.agree(lambda: peer.matmul_pair(THREADS, min_run_time=0.5))
+    r = peer.agree(lambda: peer.matmul_pair(THREADS, min_run_time=0.5), retries=RETRIES)
     assert r["peer"] == "torch.utils.benchmark"
     assert r["agrees"], f"suite {r['suite_ms']:.3f} ms vs torch.utils.benchmark {r['peer_ms']:.3f} ms: {r['all_tries']}"
 
@@ -43,5 +46,5 @@ def test_matmul_median_agrees_with_torch_benchmark_timer():
 def test_ort_bert_latency_agrees_with_bert_perf_test(tmp_path):
     pytest.importorskip("psutil")  # bert_perf_test imports it
     path, inputs = peer.export_bert(tmp_path, "tinybert-4", batch=1, seq_len=128)
-    r = peer.agree(lambda: peer.ort_pair(path, inputs, 1, 128, THREADS, min_time_s=1.0))
+    r = peer.agree(lambda: peer.ort_pair(path, inputs, 1, 128, THREADS, min_time_s=1.0), retries=RETRIES)
     assert r["agrees"], f"suite {r['suite_ms']:.3f} ms vs bert_perf_test {r['peer_ms']:.3f} ms: {r['all_tries']}"
