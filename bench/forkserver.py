@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 PRELOAD = ("numpy", "torch", "bench.cell", "bench.zoo", "bench.optimize", "bench.runtime",
            "bench.measure.cell_metrics", "bench.measure.fidelity", "bench.measure.timer",
@@ -214,8 +215,8 @@ class ForkServer:
         except ServerDied:
             msg = None
         if not msg or not msg.get("ready"):
-            self.close()
             self.failure = f"the fork server did not start: {msg or self._log_tail()}"
+            self.close()
             raise ServerDied(self.failure)
 
     def _log_tail(self) -> str:
@@ -261,6 +262,9 @@ class ForkServer:
             except OSError:
                 pass
         self.proc = None
+        if self.log_path:  # what it said that matters is in `failure` already
+            Path(self.log_path).unlink(missing_ok=True)
+            self.log_path = None
 
 
 if __name__ == "__main__":  # python -m bench.forkserver [LABEL]; LABEL only names the run in `ps`

@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -59,6 +60,20 @@ def test_without_the_server_cells_are_spawned(tmp_path):
     assert rec["phase_s"]["imports"] > 0.5  # torch, transformers and timm, imported by this cell
 
 
+def test_closing_the_server_removes_its_log(tmp_path):
+    from bench.executor import child_env
+
+    plan = _plan(tmp_path, ["fp32"])
+    store = RunStore(tmp_path / "run")
+    (store.dir / "records").mkdir(parents=True)
+    server = ForkServer(child_env(1, tmp_path), label=str(store.dir))
+    rec = run_cell_process(plan.runnable[0], store, "fork", server=server)
+    log = Path(server.log_path)
+    assert rec["cell_process"] == "forked" and log.exists()
+    server.close()
+    assert not log.exists() and server.proc is None
+
+
 def test_a_server_that_cannot_start_falls_back_to_spawning(tmp_path, capsys):
     plan = _plan(tmp_path, ["fp32"])
     store = RunStore(tmp_path / "run")
@@ -67,6 +82,7 @@ def test_a_server_that_cannot_start_falls_back_to_spawning(tmp_path, capsys):
     rec = run_cell_process(plan.runnable[0], store, "fork", server=broken)
     assert (rec["status"], rec["cell_process"]) == ("ok", "spawned")
     assert broken.failure and "did not start" in capsys.readouterr().err
+    assert broken.log_path is None  # its log is removed once read
     rec = run_cell_process(plan.runnable[0], store, "fork", server=broken)  # no second attempt, no warning
     assert rec["cell_process"] == "spawned" and capsys.readouterr().err == ""
 
