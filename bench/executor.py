@@ -171,19 +171,19 @@ def child_env(threads: int, scratch: Path) -> dict:
     return env
 
 
-def _start(cmd: list[str], env: dict, err_path: Path, server) -> tuple[object, str]:
+def _start(argv: list[str], env: dict, err_path: Path, server) -> tuple[object, str]:
     """Fork the cell from the warm server where there is one; otherwise (or if it fails) spawn it."""
     if server is not None:
         from bench.forkserver import ServerDied
 
         known = server.failure
         try:
-            return server.spawn(cmd[3:], env, str(err_path)), "forked"
+            return server.spawn(argv, env, str(err_path)), "forked"
         except ServerDied as e:
             if not known:  # say it once; later cells are spawned quietly
                 print(f"warning: {e}; cells start as new processes instead", file=sys.stderr)
     with open(err_path, "a") as err:
-        proc = subprocess.Popen(cmd, stdout=err, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        proc = subprocess.Popen([sys.executable, "-m", "bench.cell", *argv], stdout=err, stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                 preexec_fn=die_with_parent)
     return proc, "spawned"
 
@@ -214,11 +214,11 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
     limit_mb = getattr(cell.measure, "memory_limit_mb", None)
     cache_before = {str(p) for p in _files(store.cache_dir)}
     oom_kills_before = cgroup_oom_kills()
-    cmd = [sys.executable, "-m", "bench.cell", str(cell_path), str(out_path),
-           "--cache", str(store.cache_dir), "--scratch", str(work)]
+    argv = [str(cell_path), str(out_path),
+            "--cache", str(store.cache_dir), "--scratch", str(work)]
     err_path.write_text("")
     t0 = time.perf_counter()
-    proc, started = _start(cmd, env, err_path, server)
+    proc, started = _start(argv, env, err_path, server)
     try:
         code, killed = _wait(proc, cell.measure.timeout_s, limit_mb * 2**20 if limit_mb else None)
     except BaseException:  # Ctrl-C or SIGTERM: the cell in flight dies with the run
@@ -229,7 +229,8 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
     wall = time.perf_counter() - t0
     tail = _tail(err_path)
     new_cache = [p for p in _files(store.cache_dir) if str(p) not in cache_before]
-    disk = {"disk_bytes": dir_bytes(work) + sum(p.stat().st_size for p in new_cache if p.exists())}
+    seen = {"disk_bytes": dir_bytes(work) + sum(p.stat().st_size for p in new_cache if p.exists()),
+            "process_wall_s": wall, "cell_process": started}  # what the runner saw of the cell
     child: dict = {}
     if code is not None and out_path.exists():
         try:
@@ -239,8 +240,7 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
     if not keep_artifacts:
         shutil.rmtree(work, ignore_errors=True)
     failure = classify(code if code is not None else 0, child, tail, killed)
-    disk.update(process_wall_s=wall, cell_process=started)
-    common = {"stderr_tail": tail, "cell_wall_s": wall, "failure": failure, **disk}
+    common = {"stderr_tail": tail, "cell_wall_s": wall, "failure": failure, **seen}
     if killed == "timeout":
         return {**record, "status": "timeout", "error": f"exceeded the cell timeout of {cell.measure.timeout_s:g} s",
                 **common}
@@ -267,7 +267,7 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
         if failure == "oom" and not str(child.get("error", "")).startswith("out of memory"):
             limit = f" (limit {limit_mb} MB)" if limit_mb else ""
             child["error"] = f"out of memory{limit}: {child.get('error')}"
-    return {**record, **child, "failure": failure, "cell_wall_s": child.get("cell_wall_s", wall), **disk}
+    return {**record, **child, "failure": failure, "cell_wall_s": child.get("cell_wall_s", wall), **seen}
 
 
 def forked_cuda_failure(rec: dict) -> bool:

@@ -71,4 +71,16 @@ class ModelSpec:
         return int(self.macs_fn(workload))
 
 
+def vit_init_weights(m: torch.nn.Module) -> None:
+    """The original ViT/DeiT initialisation (trunc-normal linears, unit LayerNorms), which the
+    official T2T-ViT and AutoFormer code apply with `model.apply`: seeded, it fixes every weight."""
+    if isinstance(m, torch.nn.Linear):
+        torch.nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            torch.nn.init.zeros_(m.bias)
+    elif isinstance(m, torch.nn.LayerNorm):
+        torch.nn.init.ones_(m.weight)
+        torch.nn.init.zeros_(m.bias)
+
+
 MODELS: Registry[ModelSpec] = Registry("model")
