@@ -50,8 +50,9 @@ def test_report_has_every_section_and_no_external_reference(evil_page):
         assert f'id="{sid}"' in evil_page, sid
     survey = evil_page[evil_page.index('id="survey"'):] if 'id="survey"' in evil_page else ""
     survey = survey[:survey.index("</section>")] if survey else ""
-    # per target: pareto, accuracy, heatmap, roofline; the MACs plot; 14 cell histograms; survey figures
-    assert evil_page.count("<svg") - survey.count("<svg") == 2 + 2 + 2 + 2 + 1 + 14
+    # pareto per target and workload (2 x 2); per target: heatmap, roofline (no accuracy panel: no
+    # metric has two published models here); the MACs plot; 14 cell histograms; survey figures
+    assert evil_page.count("<svg") - survey.count("<svg") == 4 + 2 + 2 + 1 + 14
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", evil_page)
     assert "injected failure" in evil_page and "CV" in evil_page  # failed cell and the noisy cell's reason
 
@@ -85,9 +86,33 @@ def test_survey_section_is_included_when_present(tmp_path, monkeypatch):
 
 
 def test_published_accuracy_is_labelled_as_published(tmp_path):
-    page = render(write_run(tmp_path, "p", make_records(models=["bert-base", "deit-s"], extra_fields=False)))
-    assert "Latency against published accuracy" in page and "facebookresearch/deit" in page
-    assert "not measured here" in page
+    """The accuracies come from bench/reference/published.csv: the model's own verified row, not a
+    proxy that reuses its architecture (UP-DeiT-T is built as DeiT-Ti and scores 75.79)."""
+    from bench.report.published import published_accuracy
+
+    assert published_accuracy("deit-ti")[:2] == ("ImageNet-1k top-1", 72.2)
+    assert published_accuracy("autoformer-t")[:2] == ("ImageNet-1k top-1", 75.3)
+    assert published_accuracy("vit-s") is None  # its row is unverified
+    recs = make_records(models=["bert-base", "deit-s"], extra_fields=False)
+    recs += [{**r, "model": "distilbert", "cell_id": r["cell_id"].replace("bert-base", "distilbert")}
+             for r in recs if r["model"] == "bert-base"]
+    page = render(write_run(tmp_path, "p", recs))
+    acc = page[page.index("Latency against published accuracy"):]
+    acc = acc[:acc.index("</details>")]
+    assert "not measured here" in acc and "facebookresearch/deit" in acc
+    # GLUE has two models, so a panel; ImageNet has one (deit-s): table row, no panel
+    assert acc.count("<svg") == 2 and "Published GLUE dev macro-score" in acc and "ImageNet-1k top-1 (%)" not in acc
+    assert "<td class=\"l\">deit-s</td><td class=\"l\">ImageNet-1k top-1</td><td class=\"l\">79.9</td>" in acc
+
+
+def test_every_plotted_point_has_a_hover_title_with_a_unique_id(tmp_path):
+    page = render(write_run(tmp_path, "t", make_records()))
+    ids = re.findall(r'<g id="(tip\d+)"><title>([^<]+)</title>', page)
+    assert len(ids) == len({i for i, _ in ids}) > 50
+    titles = [t for _, t in ids]
+    assert any(t.startswith("deit-s · ort-dynamic-int8: Median latency (ms)") for t in titles)
+    assert any(re.match(r"bert-base\.fp32\.torch-cpu\.b1-s128: [\d.]+ FLOP/B", t) for t in titles)  # roofline
+    assert "<title></title>" not in page
 
 
 def test_log_axis_when_values_span_decades():
@@ -138,3 +163,30 @@ def test_padded_and_packed_workloads_are_compared_only_within_their_own_workload
     packed = sp.loc["tinybert-4.varlen-packed.torch-cpu.b8-s128-r16_128"]
     assert packed.workload == "b8-s128-r16_128" and packed.speedup == pytest.approx(2.0, rel=0.02)
     assert (sp.workload == "b8-s128").sum() == 1  # the full-length fp32 cell stands alone
+
+
+def test_fronts_and_speedups_leave_out_single_optimization_models_and_name_them(tmp_path):
+    """A model that ran only fp32 has no front and no speedup: it is listed, not drawn, and the
+    models that do have fronts keep distinct colours however many fp32-only models the run has."""
+    from bench.report import plots
+
+    recs = make_records(models=["bert-base", "deit-s"], extra_fields=False)
+    lonely = [f"vit-{i}" for i in range(9)]  # more fp32-only models than the palette has colours
+    base = next(r for r in recs if r["cell_id"] == "deit-s.fp32.torch-cpu.b1-i224")
+    recs += [{**base, "model": m, "cell_id": f"{m}.fp32.torch-cpu.b1-i224"} for m in lonely]
+    # the same model at a second batch size: a different job, so a different figure, not a dominated point
+    recs += [{**base, "cell_id": "deit-s.fp32.torch-cpu.b8-i224", "batch_size": 8, "workload": "b8-i224"}]
+    run_dir = write_run(tmp_path, "many", recs)
+    page = render(run_dir)
+    pareto = page[page.index('id="pareto"'):page.index('id="speedup"')]
+    assert "Target torch-cpu, workload b1-i224" in pareto and "Target torch-cpu, workload b8-i224" in pareto
+    assert f"Single optimization, no front (9): {', '.join(sorted(lonely))}" in pareto
+    assert "Single optimization, no front (1): deit-s" in pareto  # its b8 cell
+    speedup = page[page.index('id="speedup"'):]
+    speedup = speedup[:speedup.index("</section>")]
+    assert "fp32 only, nothing to compare (10)" in speedup and "deit-s (b8-i224)" in speedup
+    assert "vit-0 (b1-i224)" not in speedup.split("fp32 only")[0]  # no heatmap row for it
+    colors, markers = plots.styles(load_run(run_dir).df)
+    assert markers["fp32"] == "o" and len(set(markers.values())) == len(markers)
+    assert colors["bert-base"] != colors["deit-s"]
+    assert {colors["bert-base"], colors["deit-s"]}.isdisjoint(colors[m] for m in lonely[:6])

@@ -203,40 +203,70 @@ def _energy_label(g) -> str:
     return f"Energy per inference (J; {kinds})" if srcs else "Energy per inference (J)"
 
 
+def _names(pairs) -> str:
+    return ", ".join(f"{m} ({w})" for m, w in pairs)
+
+
 def pareto_section(run: Run, colors, markers) -> str:
     ok = run.ok.copy()
     out = ['<section id="pareto"><h2>Pareto frontiers: cost against fidelity</h2>',
            '<p class="note">Each point is a cell; colour names the model, marker shape the optimization. '
-           "Both axes are minimised, so better is lower-left. The front is drawn per model on each target: "
-           "a point is greyed when another optimization of the same model is at least as faithful and at least "
-           "as cheap. Fidelity compares the output with the fp32 torch reference on identical inputs "
-           "(symlog x axis: the fp32 cells sit at 0).</p>"]
+           "Both axes are minimised, so better is lower-left. One figure per target and workload (a front "
+           "compares ways of doing the same job). The front is drawn per model: a point is greyed when "
+           "another optimization of the same model is at least as faithful and at least as cheap. Fidelity "
+           "compares the output with the fp32 torch reference on identical inputs (symlog x axis: the fp32 "
+           "cells sit at 0). A model with a single optimization on a target and workload has no front and "
+           "is listed instead of drawn. Hover over a point for its cell and values.</p>"]
     if ok.empty:
         return out[0] + "<p>No cell finished.</p></section>"
-    for target, g in ok.groupby("target", sort=True):
-        g = g.copy()
+    for (target, wl), g in ok.groupby(["target", "workload"], sort=True):
+        n_opts = g.groupby("model")["optimization"].nunique()
+        alone = sorted(n_opts[n_opts < 2].index)
+        g = g[g["model"].isin(n_opts[n_opts >= 2].index)].copy()
+        head = f"<h3>Target {esc(target)}, workload {esc(wl)}</h3>"
+        left_out = (f'<p class="muted">Single optimization, no front ({len(alone)}): {esc(", ".join(alone))}.</p>'
+                    if alone else "")
+        if g.empty:
+            out.append(head + left_out)
+            continue
         mem_col, mem_label = _memory_column(g)
         g["mem_mb"] = g[mem_col].astype(float) / 1e6
         costs = [("latency_ms_p50", "Median latency (ms)"), ("energy_j_per_inference", _energy_label(g)),
                  ("mem_mb", mem_label)]
         svg = plots.pareto_figure(g, colors, markers, costs)
-        out.append(f"<h3>Target {esc(target)}</h3>" + (_figure(svg) or '<p class="muted">No fidelity figures.</p>'))
+        out.append(head + (_figure(svg) or '<p class="muted">No fidelity figures.</p>') + left_out)
+    return "".join(out) + accuracy_block(ok, colors) + "</section>"
+
+
+def accuracy_block(ok: pd.DataFrame, colors) -> str:
+    """fp32 latency beside the published accuracy of each model's released checkpoint, per target and
+    batch size (one panel per metric with two or more models), and the sources in a table."""
     points = []
     for r in ok[ok["optimization"] == BASELINE].to_dict("records"):
         pub = published_accuracy(r["model"])
         if pub and not is_missing(r.get("latency_ms_p50")):
-            points.append({"model": r["model"], "target": r["target"], "metric": pub[0], "accuracy": pub[1],
-                           "source": pub[2], "latency_ms": r["latency_ms_p50"]})
-    if points:
-        out.append("<h3>Latency against published accuracy (fp32 models)</h3>")
-        for target in sorted({p["target"] for p in points}):
-            ps = [p for p in points if p["target"] == target]
-            srcs = "; ".join(sorted({f"{p['model']}: {p['source']}" for p in ps}))
-            out.append(f"<h4>Target {esc(target)}</h4>" + _figure(
-                plots.accuracy_figure(ps, colors),
-                "Accuracy is the published figure for the released pretrained checkpoint, not measured here: "
-                f"this run builds seeded random weights with the same architecture. Sources: {esc(srcs)}."))
-    return "".join(out) + "</section>"
+            points.append({"model": r["model"], "target": r["target"], "batch": "?" if is_missing(r.get("batch_size")) else int(r["batch_size"]),
+                           "metric": pub[0], "accuracy": pub[1], "source": pub[2], "latency_ms": r["latency_ms_p50"]})
+    if not points:
+        return ""
+    out = ["<h3>Latency against published accuracy (fp32 models)</h3>",
+           '<p class="note">Accuracy is the published figure for the released pretrained checkpoint, not '
+           "measured here: this run builds seeded random weights with the same architecture. One panel per "
+           "metric that two or more models share. Where the points crowd, only the front (the models that no other "
+           "model beats on both accuracy and latency) is labelled: hover over a point for its name. Every "
+           "figure and its source is in the table below.</p>"]
+    for target, batch in sorted({(p["target"], p["batch"]) for p in points}, key=str):
+        ps = [p for p in points if (p["target"], p["batch"]) == (target, batch)]
+        counts = pd.Series([p["metric"] for p in ps]).value_counts()
+        ps = [p for p in ps if counts[p["metric"]] >= 2]
+        if ps:
+            out.append(f"<h4>Target {esc(target)}, batch {esc(batch)}</h4>" + _figure(plots.accuracy_figure(ps, colors)))
+    seen = sorted({(p["model"], p["metric"], p["accuracy"], p["source"]) for p in points})
+    out.append("<details><summary>Published accuracies and their sources</summary>"
+               + _table(["model", "metric", "published (%)", "source"],
+                        [[esc(m), esc(k), f"{v:g}", esc(src)] for m, k, v, src in seen], left=4)
+               + "</details>")
+    return "".join(out)
 
 
 def heatmap_section(sp: pd.DataFrame) -> str:
@@ -248,7 +278,14 @@ def heatmap_section(sp: pd.DataFrame) -> str:
     if sp.empty:
         return out[0] + "<p>No cell has an fp32 baseline with samples.</p></section>"
     for target, g in sp.groupby("target", sort=True):
-        out.append(f"<h3>Target {esc(target)}</h3>" + _figure(plots.speedup_heatmap(g)))
+        n_opts = g.groupby(["model", "workload"])["optimization"].nunique()
+        alone = sorted(n_opts[n_opts < 2].index)
+        keep = set(n_opts[n_opts >= 2].index)
+        g = g[[(m, w) in keep for m, w in zip(g["model"], g["workload"])]]
+        left_out = (f'<p class="muted">fp32 only, nothing to compare ({len(alone)}): {esc(_names(alone))}.</p>'
+                    if alone else "")
+        out.append(f"<h3>Target {esc(target)}</h3>" + (_figure(plots.speedup_heatmap(g)) if not g.empty else "")
+                   + left_out)
     return "".join(out) + "</section>"
 
 

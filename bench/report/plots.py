@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import io
+import itertools
 import re
 
 import matplotlib
@@ -12,9 +14,33 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
-MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+# Fourteen shapes that stay apart at 7 pt; a survey-sized suite has a dozen optimizations.
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "p", "h", "d", "8"]
 
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.grid": True, "grid.alpha": 0.3})
+
+
+_TIPS: dict[str, str] = {}
+_TIP_IDS = itertools.count()
+
+
+def tip(artist, text: str) -> None:
+    """Hover text for one plotted point: an SVG <title>, which every browser shows as a tooltip.
+
+    Forty models cannot all carry a readable label, so the figures label what matters (the fronts)
+    and let the reader hover over the rest. Ids count up per process, so the inline SVGs of one
+    report never share one.
+    """
+    gid = f"tip{next(_TIP_IDS)}"
+    artist.set_gid(gid)
+    _TIPS[gid] = str(text)
+
+
+def _insert_tips(svg: str) -> str:
+    def title(m):
+        return f'{m.group(0)}<title>{html.escape(_TIPS.pop(m.group(1), ""))}</title>'
+
+    return re.sub(r'<g id="(tip\d+)">', title, svg)
 
 
 def to_svg(fig) -> str:
@@ -23,23 +49,21 @@ def to_svg(fig) -> str:
     plt.close(fig)
     svg = buf.getvalue()
     svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)  # creation date and RDF boilerplate
-    return svg[svg.index("<svg"):]
-
-
-def style_for(values: list[str], palette=OKABE_ITO) -> dict[str, str]:
-    return {v: palette[i % len(palette)] for i, v in enumerate(sorted(set(values)))}
+    return _insert_tips(svg[svg.index("<svg"):])
 
 
 def latency_vs_macs(df) -> str:
     """One point per cell: counted GMACs against median latency, colour by model, marker by optimization."""
     ok = df[(df["status"] == "ok") & df["latency_ms_p50"].notna() & df["macs"].notna()]
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    colors = style_for(list(ok["model"]))
-    markers = {o: MARKERS[i % len(MARKERS)] for i, o in enumerate(sorted(set(ok["optimization"])))}
-    for (model, opt), g in ok.groupby(["model", "optimization"]):
-        ax.errorbar(g["macs"] / 1e9, g["latency_ms_p50"],
-                    yerr=[g["latency_ms_p50"] - g["latency_ms_ci_low"], g["latency_ms_ci_high"] - g["latency_ms_p50"]],
-                    fmt=markers[opt], color=colors[model], ms=6, capsize=2, linestyle="none")
+    colors, markers = styles(df)
+    colors = {m: c for m, c in colors.items() if m in set(ok["model"])}
+    markers = {o: m for o, m in markers.items() if o in set(ok["optimization"])}
+    for r in ok.itertuples():
+        bar = ax.errorbar([r.macs / 1e9], [r.latency_ms_p50],
+                          yerr=[[r.latency_ms_p50 - r.latency_ms_ci_low], [r.latency_ms_ci_high - r.latency_ms_p50]],
+                          fmt=markers[r.optimization], color=colors[r.model], ms=6, capsize=2, linestyle="none")
+        tip(bar.lines[0], f"{r.cell_id}: {r.macs / 1e9:.3g} GMACs, {r.latency_ms_p50:.3g} ms")
     for model, c in colors.items():
         ax.plot([], [], "o", color=c, label=model)
     for opt, m in markers.items():
@@ -87,9 +111,18 @@ def log_axis(ax, which: str, values=None) -> None:
 
 
 def styles(df) -> tuple[dict[str, str], dict[str, str]]:
-    """One colour per model and one marker per optimization, fixed for the whole report."""
-    colors = style_for(list(df["model"].dropna().astype(str)))
-    markers = {o: MARKERS[i % len(MARKERS)] for i, o in enumerate(sorted(set(df["optimization"].dropna().astype(str))))}
+    """One colour per model and one marker per optimization, fixed for the whole report.
+
+    Eight colours cannot tell forty models apart, so the models with several optimizations (the
+    ones the Pareto fronts draw) take the palette first and get distinct colours where they number
+    eight or fewer; the fp32-only models share what is left.
+    """
+    d = df[["model", "optimization"]].dropna().astype(str)
+    n_opts = d.groupby("model")["optimization"].nunique()
+    order = sorted(n_opts.index, key=lambda m: (n_opts[m] < 2, m))
+    colors = {m: OKABE_ITO[i % len(OKABE_ITO)] for i, m in enumerate(order)}
+    opts = sorted(set(d["optimization"]), key=lambda o: (o != "fp32", o))  # the baseline is always a circle
+    markers = {o: MARKERS[i % len(MARKERS)] for i, o in enumerate(opts)}
     return colors, markers
 
 
@@ -101,6 +134,7 @@ def _legend(ax, colors, markers, used_models, used_opts):
     return handles
 
 
+FID_SHORT = {"cosine_loss": "1 − cosine", "max_abs_err": "max |error|"}
 FIDELITY = [("cosine_loss", "Fidelity loss: 1 − cosine similarity to fp32 (symlog)", 1e-6),
             ("max_abs_err", "Max |error| vs fp32 output (symlog)", 1e-5)]
 
@@ -125,10 +159,13 @@ def pareto_figure(g, colors, markers, costs: list[tuple[str, str]]) -> str:
             d = g[g[cost].notna() & g[fid].notna()]
             for model, gm in d.groupby("model"):
                 front = pareto_mask(gm[fid], gm[cost])
-                for (opt, on_front), gp in gm.assign(_front=front).groupby(["optimization", "_front"]):
+                for r, on_front in zip(gm.itertuples(), front):
                     color = colors[model] if on_front else GREY
-                    ax.plot(gp[fid], gp[cost], markers[opt], color=color, ms=7, linestyle="none",
-                            mfc=color if on_front else "none", zorder=3 if on_front else 2)
+                    x, y = getattr(r, fid), getattr(r, cost)
+                    (pt,) = ax.plot([x], [y], markers[r.optimization], color=color, ms=7, linestyle="none",
+                                    mfc=color if on_front else "none", zorder=3 if on_front else 2)
+                    tip(pt, f"{model} · {r.optimization}: {clabel} {y:.4g}; {FID_SHORT[fid]} {x:.3g}"
+                             + ("" if on_front else " (dominated)"))
                 f = gm[front].sort_values(fid)
                 if len(f) > 1:
                     ax.plot(f[fid], f[cost], "-", color=colors[model], lw=1, alpha=0.7, drawstyle="steps-post")
@@ -151,18 +188,23 @@ def accuracy_figure(points, colors) -> str:
     if not points:
         return ""
     metrics = sorted({p["metric"] for p in points})
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics) + 1.5, 3.4), squeeze=False)
+    widths = [7.0 if sum(p["metric"] == m for p in points) > 12 else 4.6 for m in metrics]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(sum(widths) + 1.5, 4.2 if max(widths) > 5 else 3.4),
+                             squeeze=False, gridspec_kw={"width_ratios": widths})
     for ax, metric in zip(axes[0], metrics):
         from bench.report.analysis import pareto_mask
 
         ps = [p for p in points if p["metric"] == metric]
         front = pareto_mask([-p["accuracy"] for p in ps], [p["latency_ms"] for p in ps])
+        crowded = len(ps) > 12  # label the front only; hovering names every point
         for p, on_front in zip(ps, front):
             c = colors.get(p["model"], "#000000") if on_front else GREY
-            ax.plot(p["accuracy"], p["latency_ms"], "o", color=c, mfc=c if on_front else "none", ms=7,
-                    label=tex_safe(p["model"]))
-            ax.annotate(tex_safe(p["model"]), (p["accuracy"], p["latency_ms"]), textcoords="offset points",
-                        xytext=(5, 4), fontsize=7)
+            (pt,) = ax.plot(p["accuracy"], p["latency_ms"], "o", color=c, mfc=c if on_front else "none", ms=7,
+                            label=tex_safe(p["model"]))
+            tip(pt, f"{p['model']}: {p['accuracy']:g}% {metric}, {p['latency_ms']:.3g} ms")
+            if on_front or not crowded:
+                ax.annotate(tex_safe(p["model"]), (p["accuracy"], p["latency_ms"]), textcoords="offset points",
+                            xytext=(5, 4), fontsize=7)
         if spans_decades([p["latency_ms"] for p in ps]):
             log_axis(ax, "y", [p["latency_ms"] for p in ps])
         ax.set_xlabel(f"Published {tex_safe(metric)} (%) of the pretrained model")
@@ -224,7 +266,9 @@ def roofline_figure(g, colors, markers, roofs: list[dict], bandwidth: float | No
         ax.annotate(f"memory roof {bandwidth / 1e9:.0f} GB/s", (xs[0], xs[0] * bandwidth / 1e9), fontsize=7,
                     rotation=0, va="bottom")
     for r in d.itertuples():
-        ax.plot(r.arithmetic_intensity, r.achieved_flops_per_s / 1e9, markers[r.optimization], color=colors[r.model], ms=7)
+        (pt,) = ax.plot(r.arithmetic_intensity, r.achieved_flops_per_s / 1e9, markers[r.optimization],
+                        color=colors[r.model], ms=7)
+        tip(pt, f"{r.cell_id}: {r.arithmetic_intensity:.3g} FLOP/B, {r.achieved_flops_per_s / 1e9:.4g} GFLOP/s")
     log_axis(ax, "x", xs)
     log_axis(ax, "y", list(d["achieved_flops_per_s"] / 1e9) + [r["peak"] / 1e9 for r in roofs])
     ax.set_xlabel("Arithmetic intensity (FLOP per byte moved, log)")

@@ -1,23 +1,31 @@
-"""Published task accuracy of the pretrained models the zoo builds, each with its source.
+"""Published task accuracy of the pretrained models the zoo builds, read from bench/reference.
 
-Copied from /work/shared/reference/published_numbers.csv (rows without a mark; `[UNVERIFIED]` rows
-left out). These are the accuracies of the released checkpoints: the suite builds seeded random
-weights, so the report places them beside measured latency only for the fp32 model and says so.
-Figures under different metrics or splits are never put on one axis.
+One source for every published number: `bench/reference/published.csv`. A model's accuracy is
+its own row there: the first `verified` row whose `zoo_model` is the model and whose chain is
+`fp32`, leaving out proxies (a compressed network that merely reuses the architecture, like
+UP-DeiT on DeiT-Ti's shape, has an explanation starting with "proxy"). These are the accuracies of the released checkpoints: the suite
+builds seeded random weights, so the report places them beside measured latency only for the fp32
+model and says so. Figures under different metrics or splits are never put on one axis.
 """
 
 from __future__ import annotations
 
-PUBLISHED = {
-    "deit-ti": ("ImageNet-1k top-1", 72.2, "facebookresearch/deit README_deit.md"),
-    "deit-s": ("ImageNet-1k top-1", 79.9, "facebookresearch/deit README_deit.md"),
-    "deit-b": ("ImageNet-1k top-1", 81.8, "facebookresearch/deit README_deit.md"),
-    "bert-base": ("GLUE dev macro-score", 79.5,
-                  "huggingface/transformers examples/research_projects/distillation/README.md"),
-    "distilbert": ("GLUE dev macro-score", 77.0,
-                   "huggingface/transformers examples/research_projects/distillation/README.md"),
-}
+from functools import cache
+
+
+@cache
+def _table() -> dict[str, tuple[str, float, str]]:
+    from bench.reference import load
+
+    df = load()
+    rows = df[(df["status"] == "verified") & (df["optimization"] == "fp32") & (df["zoo_model"] != "")
+              & ~df["explanation"].str.startswith("proxy") & df["accuracy_value"].notna()]
+    out: dict[str, tuple[str, float, str]] = {}
+    for r in rows.itertuples():
+        out.setdefault(r.zoo_model, (r.accuracy_metric, float(r.accuracy_value), str(r.source)))
+    return out
 
 
 def published_accuracy(model: str) -> tuple[str, float, str] | None:
-    return PUBLISHED.get(model)
+    """(metric, value in %, source) of the model's released checkpoint, or None."""
+    return _table().get(model)
