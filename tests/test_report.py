@@ -190,3 +190,19 @@ def test_fronts_and_speedups_leave_out_single_optimization_models_and_name_them(
     assert markers["fp32"] == "o" and len(set(markers.values())) == len(markers)
     assert colors["bert-base"] != colors["deit-s"]
     assert {colors["bert-base"], colors["deit-s"]}.isdisjoint(colors[m] for m in lonely[:6])
+
+
+def test_many_model_scatters_colour_by_family_and_few_by_model():
+    import pandas as pd
+
+    from bench.report import plots
+
+    many = pd.DataFrame({"model": [f"m{i:02d}" for i in range(12)], "optimization": "fp32",
+                         "family": ["vit"] * 6 + ["cnn"] * 5 + [None]})
+    colors, _ = plots.styles(many)
+    key, cmap = plots.colour_by(many, colors)
+    assert key == "family" and set(cmap) == {"vit", "cnn", "other"} and len(set(cmap.values())) == 3
+    few = many.iloc[[0, 8, 9]]  # m00, m08, m09: colours 0, 0 and 1 of the report-wide cycle
+    assert colors["m00"] == colors["m08"]
+    key, cmap = plots.colour_by(few, colors)
+    assert key == "model" and len(set(cmap.values())) == 3

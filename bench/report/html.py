@@ -316,7 +316,9 @@ def roofline_section(run: Run, colors, markers) -> str:
         return ""
     out = ['<section id="roofline"><h2>Roofline</h2><p class="note">Each cell at its arithmetic intensity '
            "(FLOPs over bytes moved) and the FLOP/s it achieved. Below the slanted roof a cell is bound by "
-           "memory bandwidth, below the flat one by compute; the distance to the roof is headroom.</p>"]
+           "memory bandwidth, below the flat one by compute; the distance to the roof is headroom. Colour names "
+           "the model, or its family where the run has more models than eight colours can tell apart; marker "
+           "shape names the optimization; hover over a point for its cell.</p>"]
     for target, g in ok.groupby("target", sort=True):
         roofs, bw, how = _roofs(run, g)
         svg = plots.roofline_figure(g, colors, markers, roofs, bw, f"{target}: {how}")

@@ -57,15 +57,16 @@ def latency_vs_macs(df) -> str:
     ok = df[(df["status"] == "ok") & df["latency_ms_p50"].notna() & df["macs"].notna()]
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     colors, markers = styles(df)
-    colors = {m: c for m, c in colors.items() if m in set(ok["model"])}
+    key, cmap = colour_by(ok, colors)
     markers = {o: m for o, m in markers.items() if o in set(ok["optimization"])}
-    for r in ok.itertuples():
-        bar = ax.errorbar([r.macs / 1e9], [r.latency_ms_p50],
-                          yerr=[[r.latency_ms_p50 - r.latency_ms_ci_low], [r.latency_ms_ci_high - r.latency_ms_p50]],
-                          fmt=markers[r.optimization], color=colors[r.model], ms=6, capsize=2, linestyle="none")
-        tip(bar.lines[0], f"{r.cell_id}: {r.macs / 1e9:.3g} GMACs, {r.latency_ms_p50:.3g} ms")
-    for model, c in colors.items():
-        ax.plot([], [], "o", color=c, label=model)
+    for _, r in ok.iterrows():
+        c = cmap[str(r[key]) if key == "model" or r[key] == r[key] else "other"]
+        bar = ax.errorbar([r["macs"] / 1e9], [r["latency_ms_p50"]],
+                          yerr=[[r["latency_ms_p50"] - r["latency_ms_ci_low"]], [r["latency_ms_ci_high"] - r["latency_ms_p50"]]],
+                          fmt=markers[r["optimization"]], color=c, ms=6, capsize=2, linestyle="none")
+        tip(bar.lines[0], f"{r['cell_id']}: {r['macs'] / 1e9:.3g} GMACs, {r['latency_ms_p50']:.3g} ms")
+    for name, c in cmap.items():
+        ax.plot([], [], "o", color=c, label=tex_safe(name if key == "model" else f"family: {name}"))
     for opt, m in markers.items():
         ax.plot([], [], m, color="grey", label=opt)
     ax.set_xscale("log")
@@ -124,6 +125,24 @@ def styles(df) -> tuple[dict[str, str], dict[str, str]]:
     opts = sorted(set(d["optimization"]), key=lambda o: (o != "fp32", o))  # the baseline is always a circle
     markers = {o: MARKERS[i % len(MARKERS)] for i, o in enumerate(opts)}
     return colors, markers
+
+
+def colour_by(d, colors) -> tuple[str, dict[str, str]]:
+    """What a many-model scatter colours by: the model while colours can tell the models apart,
+    else the model family (the model is in each point's hover title).
+
+    Returns the record column and its colour map. The report-wide model colours are kept when
+    they are distinct among the plotted models, so a model looks the same as in the Pareto fronts.
+    """
+    models = sorted(set(d["model"].astype(str)))
+    if len({colors[m] for m in models}) == len(models):
+        return "model", {m: colors[m] for m in models}
+    if len(models) <= len(OKABE_ITO):
+        return "model", {m: OKABE_ITO[i] for i, m in enumerate(models)}
+    fams = d["family"].fillna("other").astype(str) if "family" in d.columns else None
+    if fams is None or fams.nunique() > len(OKABE_ITO):
+        return "model", {m: colors[m] for m in models}
+    return "family", {f: OKABE_ITO[i] for i, f in enumerate(sorted(set(fams)))}
 
 
 def _legend(ax, colors, markers, used_models, used_opts):
@@ -265,16 +284,20 @@ def roofline_figure(g, colors, markers, roofs: list[dict], bandwidth: float | No
             ax.annotate(tex_safe(roof["label"]), (xs[-1], roof["peak"] / 1e9), ha="right", va="bottom", fontsize=7)
         ax.annotate(f"memory roof {bandwidth / 1e9:.0f} GB/s", (xs[0], xs[0] * bandwidth / 1e9), fontsize=7,
                     rotation=0, va="bottom")
-    for r in d.itertuples():
-        (pt,) = ax.plot(r.arithmetic_intensity, r.achieved_flops_per_s / 1e9, markers[r.optimization],
-                        color=colors[r.model], ms=7)
-        tip(pt, f"{r.cell_id}: {r.arithmetic_intensity:.3g} FLOP/B, {r.achieved_flops_per_s / 1e9:.4g} GFLOP/s")
+    key, cmap = colour_by(d, colors)
+    for _, r in d.iterrows():
+        c = cmap[str(r[key]) if key == "model" or r[key] == r[key] else "other"]
+        (pt,) = ax.plot(r["arithmetic_intensity"], r["achieved_flops_per_s"] / 1e9, markers[r["optimization"]],
+                        color=c, ms=7)
+        tip(pt, f"{r['cell_id']}: {r['arithmetic_intensity']:.3g} FLOP/B, {r['achieved_flops_per_s'] / 1e9:.4g} GFLOP/s")
     log_axis(ax, "x", xs)
     log_axis(ax, "y", list(d["achieved_flops_per_s"] / 1e9) + [r["peak"] / 1e9 for r in roofs])
     ax.set_xlabel("Arithmetic intensity (FLOP per byte moved, log)")
     ax.set_ylabel("Achieved GFLOP/s (log)")
     ax.set_title(tex_safe(title), fontsize=9)
-    handles = _legend(ax, colors, markers, set(d["model"].astype(str)), set(d["optimization"].astype(str)))[:-1]
+    handles = [ax.plot([], [], "o", color=c, label=tex_safe(n if key == "model" else f"family: {n}"))[0]
+               for n, c in cmap.items()]
+    handles += _legend(ax, colors, markers, set(), set(d["optimization"].astype(str)))[:-1]
     ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return to_svg(fig)
 

@@ -242,10 +242,15 @@ def cost_figure(fig: str, pts: list[Point]) -> str:
             pub = p.row[pcol]
             meas = p.static(mcol)
             meas = meas / scale if meas is not None else None
+            name = p.row["model_or_technique"]
             if _isnum(pub):
-                ax.plot(pub, y, marker, mfc="none", mec=color, ms=6, linestyle="none")
+                (pt,) = ax.plot(pub, y, marker, mfc="none", mec=color, ms=6, linestyle="none")
+                plots.tip(pt, f"{name}: {y:g}% top-1, published {label.split(' (')[0]} {pub:.4g}")
             if meas is not None:
-                ax.plot(meas, y, marker, color=color, ms=6, linestyle="none", fillstyle="bottom" if p.proxy else "full")
+                (pt,) = ax.plot(meas, y, marker, color=color, ms=6, linestyle="none",
+                                fillstyle="bottom" if p.proxy else "full")
+                plots.tip(pt, f"{name}: {y:g}% top-1, {label.split(' (')[0]} {meas:.4g} counted here"
+                          + (" (proxy cell)" if p.proxy else ""))
                 if _isnum(pub):
                     ax.plot([pub, meas], [y, y], color="#999", lw=0.7)
         _log_x(ax)
@@ -290,18 +295,29 @@ def hardware_figure(fig: str, pts: list[Point], ok: pd.DataFrame) -> str | None:
     tstyle = {t: (plots.OKABE_ITO[i % 8], plots.MARKERS[i % 8]) for i, t in enumerate(targets)}
     fig_, axes = plt.subplots(1, len(axes_spec), figsize=(4.3 * len(axes_spec) + 1.5, 4.2), sharey=True, squeeze=False)
     axes = axes[0]
+    from bench.report.analysis import pareto_mask
+
     for ax, (col, label) in zip(axes, axes_spec):
+        dots = []  # (x, accuracy, target, name)
         for p in measured:
-            y = p.row["accuracy_value"]
+            name = p.row["model_or_technique"] + (" (proxy)" if p.proxy else "")
             for _, rec in p.records.iterrows():
                 x = _memory(rec) if col == "memory" else rec.get(col)
-                if not _isnum(x):
-                    continue
-                color, marker = tstyle[str(rec["target"])]
-                ax.plot(x, y, marker, color=color, ms=6, linestyle="none")
-                ax.annotate(_short(p.row["model_or_technique"]) + (" (proxy)" if p.proxy else ""), (x, y),
-                            fontsize=5.5, xytext=(3, 2),
-                            textcoords="offset points", color="#444")
+                if _isnum(x):
+                    dots.append((float(x), float(p.row["accuracy_value"]), str(rec["target"]), name))
+        # Crowded panels label only each target's front (no other point as accurate and cheaper);
+        # every point names itself on hover.
+        crowded = len(dots) > 12
+        for t in targets:
+            mine = [d for d in dots if d[2] == t]
+            front = pareto_mask([-d[1] for d in mine], [d[0] for d in mine]) if mine else []
+            color, marker = tstyle[t]
+            for (x, y, _, name), on_front in zip(mine, front):
+                (pt,) = ax.plot(x, y, marker, color=color, ms=6, linestyle="none")
+                plots.tip(pt, f"{name} on {t}: {y:g}% top-1, {label.split(' (')[0]} {x:.4g}")
+                if on_front or not crowded:
+                    ax.annotate(_short(name), (x, y), fontsize=5.5, xytext=(3, 2), textcoords="offset points",
+                                color="#444")
         if col == "memory":  # process RSS sits in a narrow band above the framework's floor
             ax.ticklabel_format(axis="x", style="plain", useOffset=False)
         else:
