@@ -81,7 +81,9 @@ def cmd_run(args) -> int:
     from bench.measure.cell_metrics import measure_run_peaks
 
     # Roofline ceilings, once per run (again on resume: the cells read them from the run cache).
+    t_peaks = time.perf_counter()
     manifest.update(measure_run_peaks(cells, store.cache_dir))
+    manifest["peaks_s"] = time.perf_counter() - t_peaks
     store.write_manifest(manifest)
     t0 = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

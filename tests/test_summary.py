@@ -25,3 +25,31 @@ def test_headline_table(tmp_path, cli):
     assert "- `c` (failed): RuntimeError: no fp8 kernels on sm_80" in out
     bad = cli("summary", tmp_path / "nope")
     assert bad.returncode == 2 and "not a run directory" in bad.stderr
+
+
+def test_the_summary_and_the_report_say_where_the_time_went(tmp_path, cli):
+    """The GPU suite's 20-minute budget is checked on every scheduled run: wall time, the median
+    cell, and how much of the cells' time was measuring rather than starting and building."""
+    from bench.report.html import render
+
+    store = RunStore.create(tmp_path, "r")
+    store.write_manifest({"run_id": "r", "suite_name": "survey-gpu", "wall_s": 630.0, "peaks_s": 21.0})
+    store.write_record(rec("a", "fp32", 4.0, error=None, process_wall_s=6.0,
+                           phase_s={"imports": 0.0, "timing": 2.0, "after_timing": 1.0}))
+    store.write_record(rec("b", "torch-fp16", 2.0, error=None, process_wall_s=4.0,
+                           phase_s={"imports": 0.0, "timing": 1.5, "after_timing": 1.0}))
+    store.write_record(rec("c", "torch-fp8", None, status="failed", error="RuntimeError: x", process_wall_s=2.0,
+                           target="ort-cuda"))  # a failed cell's time counts; it has no phases
+    out = cli("summary", store.dir, "--markdown").stdout
+    line = next(x for x in out.splitlines() if x.startswith("Time: "))
+    assert line.startswith("Time: 10.5 min for 3 cells; plus 21 s measuring the machine's peaks; "
+                           "a cell took 4.0 s at the median (slowest 6.0 s: a)")
+    assert "55% of cell time was warm-up, sampling and energy windows" in line  # (3 + 2.5) / (6 + 4)
+    assert "by target: ort-cuda 1 cell in 0.0 min, torch-cuda 2 cells in 0.2 min" in line
+    page = render(store.dir)
+    assert "Where the time went</td><td class=\"l\">10.5 min for 3 cells" in page
+
+    old = RunStore.create(tmp_path, "old")  # records from before the field: no line, no error
+    old.write_manifest({"run_id": "old", "suite_name": "s"})
+    old.write_record(rec("a", "fp32", 4.0, error=None))
+    assert "Time:" not in cli("summary", old.dir, "--markdown").stdout

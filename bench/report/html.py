@@ -19,6 +19,7 @@ from bench.report.analysis import BASELINE, MARK, speedups
 from bench.report.assets import CSS, JS, csp
 from bench.report.data import Run, flag, is_missing, load_run, records_csv
 from bench.report.published import published_accuracy
+from bench.report.run_time import describe, time_breakdown
 
 MEASURED_ENERGY = {"nvml-counter", "rapl"}
 
@@ -121,6 +122,7 @@ def overview_section(run: Run) -> str:
     when = [
         ["Started / finished (UTC)", f"{esc(m.get('started_at'))} / {esc(m.get('finished_at'))}"],
         ["Wall time", _num(m.get("wall_s"), "{:.0f} s")],
+        ["Where the time went", esc(describe(t)) if (t := time_breakdown(m, df)) else "not recorded"],
         ["Git commit", esc(env.get("git_commit"))],
         ["Packages", esc(", ".join(f"{k} {v}" for k, v in pk.items() if v))],
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from bench.report.run_time import describe, time_breakdown
 from bench.store import load_records, read_manifest
 
 
@@ -42,6 +43,9 @@ def summary_markdown(run_dir: str | Path) -> str:
     counts = df.status.value_counts().to_dict()
     lines.append(", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "failed", "timeout", "skipped")) +
                  (f"; {len(bad)} unreadable record files" if bad else ""))
+    t = time_breakdown(manifest, df)
+    if t:
+        lines.append(f"Time: {_cell(describe(t))}")
     env = manifest.get("environment") or {}
     gpu = env.get("gpu") or env.get("gpus") or env.get("cuda_device")
     if gpu or env.get("cpu_model"):

@@ -1,0 +1,89 @@
+"""Where a run's wall time went: the figure that says whether a suite fits its time budget.
+
+The GPU suite has to finish inside 20 minutes on one GPU, and the scheduled runner should show
+that on every run rather than once in a document. A run's manifest has its wall time; each
+record has the runner's view of its cell (`process_wall_s`) and the cell's own split
+(`phase_s`: `timing` is warm-up and sampling, `after_timing` the energy window and allocator
+peaks). Everything else in a cell (imports, building, exporting, binding, the reference output)
+is overhead that a faster cell start or a cache would cut; measuring time is what the suite's
+`measure` settings buy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+MEASURING_PHASES = ("timing", "after_timing")
+
+
+def _phases(v) -> dict:
+    if isinstance(v, dict):
+        return v
+    if isinstance(v, str):
+        try:
+            out = json.loads(v)
+        except json.JSONDecodeError:
+            return {}
+        return out if isinstance(out, dict) else {}
+    return {}
+
+
+def _num(v) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def time_breakdown(manifest: dict, df: pd.DataFrame) -> dict | None:
+    """Totals over the cells that ran: wall time, per-cell medians, the measuring share, by target.
+
+    None when no record carries the runner's per-cell wall time (runs older than the field).
+    """
+    if df.empty or "process_wall_s" not in df.columns:
+        return None
+    ran = df[df["process_wall_s"].map(_num).notna()]
+    if ran.empty:
+        return None
+    walls = ran["process_wall_s"].astype(float)
+    phases = ran["phase_s"].map(_phases) if "phase_s" in ran.columns else pd.Series([{}] * len(ran), index=ran.index)
+    measuring = phases.map(lambda p: sum(_num(p.get(k)) or 0.0 for k in MEASURING_PHASES))
+    has_phases = phases.map(bool)
+    slowest = ran.loc[walls.idxmax()]
+    by_target = {str(t): {"cells": int(len(g)), "cell_s": float(g.sum()), "median_s": float(g.median())}
+                 for t, g in walls.groupby(ran["target"].astype(str))} if "target" in ran.columns else {}
+    return {
+        "wall_s": _num(manifest.get("wall_s")), "peaks_s": _num(manifest.get("peaks_s")),
+        "cells": int(len(ran)), "cell_s": float(walls.sum()), "median_s": float(walls.median()),
+        "max_s": float(walls.max()), "slowest": str(slowest.get("cell_id", "?")),
+        "measuring_s": float(measuring[has_phases].sum()), "phased_cell_s": float(walls[has_phases].sum()),
+        "by_target": by_target,
+    }
+
+
+def _cells(n: int) -> str:
+    return f"{n} cell" + ("" if n == 1 else "s")
+
+
+def describe(t: dict) -> str:
+    """One plain sentence (Markdown- and HTML-safe once escaped) for summaries and reports."""
+    parts = []
+    if t["wall_s"] is not None:
+        parts.append(f"{t['wall_s'] / 60:.1f} min for {_cells(t['cells'])}")
+    else:
+        parts.append(_cells(t["cells"]))
+    if t["peaks_s"] is not None:
+        parts.append(f"plus {t['peaks_s']:.0f} s measuring the machine's peaks")
+    parts.append(f"a cell took {t['median_s']:.1f} s at the median (slowest {t['max_s']:.1f} s: {t['slowest']})")
+    if t["phased_cell_s"] > 0:
+        share = 100 * t["measuring_s"] / t["phased_cell_s"]
+        parts.append(f"{share:.0f}% of cell time was warm-up, sampling and energy windows, "
+                     "the rest starting, building, exporting and binding")
+    if len(t["by_target"]) > 1:
+        parts.append("by target: " + ", ".join(f"{k} {_cells(v['cells'])} in {v['cell_s'] / 60:.1f} min"
+                                               for k, v in sorted(t["by_target"].items())))
+    return "; ".join(parts) + "."
