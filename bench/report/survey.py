@@ -60,9 +60,13 @@ def _series(name: str) -> str:
     return _VARIANT.sub("", first) or first
 
 
-def _table(headers, rows, left=1) -> str:
-    head = "".join(f'<th class="{"l" if i < left else ""}">{esc(h)}</th>' for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(r))
+def _table(headers, rows, left=1, text_cols=()) -> str:
+    """Numbers right-aligned; the first `left` columns and the `text_cols` (prose) left-aligned."""
+    def cls(i):
+        return "l" if i < left or i in text_cols else ""
+
+    head = "".join(f'<th class="{cls(i)}">{esc(h)}</th>' for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f'<td class="{cls(i)}">{c}</td>' for i, c in enumerate(r))
                    + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -474,7 +478,8 @@ def _rvm_html(rvm: pd.DataFrame) -> str:
              _fmt(r.ratio, "{:.3f}"), _fmt(r.cosine_vs_fp32, "{:.4f}"), esc(r.status), esc(r.explanation)]
             for r in rvm.itertuples()]
     return _table(["point", "figures", "zoo model", "measured as (chain)", "quantity", "published", "measured",
-                   "measured / published", "cosine vs fp32", "status", "explanation"], rows, left=5)
+                   "measured / published", "cosine vs fp32", "status", "explanation"], rows, left=5,
+                  text_cols=(9, 10))
 
 
 def _nlp_html(nlp: pd.DataFrame) -> str:
