@@ -37,6 +37,14 @@ def cmd_plan(args) -> int:
         note = "run" if c.status == "planned" else f"skip: {c.reason}"
         table.add_row(c.model, c.optimization, f"{c.target.label} x{c.target.threads}", c.workload.label, note)
     console.print(table)
+    if plan.runnable:
+        from bench.report.run_time import measuring_bounds
+
+        lo, hi = measuring_bounds(plan.runnable)
+        console.print(f"Measuring time under the suite's measure settings: {lo / 60:.1f} to {hi / 60:.1f} min for "
+                      f"{len(plan.runnable)} cells (warm-up, sampling, and the 1 s energy window on GPU cells). "
+                      "Starting, building and exporting cells come on top: a run's report and `bench summary` "
+                      "say how much.", markup=False, highlight=False)
     return 0
 
 

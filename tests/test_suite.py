@@ -99,6 +99,20 @@ def test_plan_command_prints_cells_and_skips(cli, write_suite):
     assert res.returncode == 0, res.stderr
     assert "16 cells to run, 8 skipped" in res.stdout
     assert "skip: runtime torch runs torch models" in res.stdout
+    # default measure settings (0.2 s warm-up, 1-5 s sampling) for the 16 cells: 19.2 s to 83.2 s
+    assert "Measuring time under the suite's measure settings: 0.3 to 1.4 min for 16 cells" in " ".join(res.stdout.split())
+
+
+def test_measuring_bounds_add_the_energy_window_on_gpu_cells():
+    from bench.report.run_time import measuring_bounds
+
+    text = BASE + "measure: {warmup_s: 0.5, min_time_s: 1.0, max_time_s: 3.0}\n"
+    cpu = expand(parse_suite(text)).runnable
+    assert measuring_bounds(cpu) == pytest.approx((16 * 1.5, 16 * 3.5))
+    gpu = expand(parse_suite(text.replace("device: cpu, threads: 1}\n  - {runtime: onnxruntime, device: cpu",
+                                          "device: cuda}\n  - {runtime: onnxruntime, device: cpu"))).runnable
+    n_gpu = sum(c.target.device == "cuda" for c in gpu)
+    assert n_gpu > 0 and measuring_bounds(gpu)[0] == pytest.approx(len(gpu) * 1.5 + n_gpu * 1.0)
 
 
 @pytest.mark.parametrize("case", ["missing", "syntax", "unknown", "unwritable"])

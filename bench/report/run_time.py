@@ -87,3 +87,21 @@ def describe(t: dict) -> str:
         parts.append("by target: " + ", ".join(f"{k} {_cells(v['cells'])} in {v['cell_s'] / 60:.1f} min"
                                                for k, v in sorted(t["by_target"].items())))
     return "; ".join(parts) + "."
+
+
+def measuring_bounds(cells) -> tuple[float, float]:
+    """Seconds of warm-up, sampling and energy windows that a plan's cells will spend, (least, most).
+
+    Least: each cell's `warmup_s + min_time_s`; most: `warmup_s + max_time_s`; a GPU cell adds the
+    NVML energy window. This is what the suite's `measure` settings buy, known before anything
+    runs; starting, building and exporting the cells comes on top. The most is approximate: a
+    warm-up of `warmup_iters` slow calls, or a last sample, can outlast it.
+    """
+    from bench.measure.nvml import MIN_ENERGY_WINDOW_S
+
+    lo = hi = 0.0
+    for c in cells:
+        window = MIN_ENERGY_WINDOW_S if c.target.device == "cuda" else 0.0
+        lo += c.measure.warmup_s + c.measure.min_time_s + window
+        hi += c.measure.warmup_s + c.measure.max_time_s + window
+    return lo, hi
