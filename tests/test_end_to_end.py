@@ -56,9 +56,15 @@ def test_latency_and_static_fields(smoke_run):
     _, _, df = smoke_run
     ok = df[df.status == "ok"]
     assert (ok.latency_ms_p50 > 0).all()
-    assert (ok.latency_ms_p99 >= ok.latency_ms_p50).all()
     assert (ok.latency_ms_ci_low <= ok.latency_ms_p50).all() and (ok.latency_ms_p50 <= ok.latency_ms_ci_high).all()
-    assert (ok.n_samples >= 100).all()
+    # smoke asks for 100 samples, enough for a real p99; a cell that a loaded machine slows past
+    # max_time_s (20 s) stops short, and then reports no p99 rather than an unsupported one
+    full = ok.n_samples >= 100
+    assert (ok[full].latency_ms_p99 >= ok[full].latency_ms_p50).all()
+    short = ok[~full]
+    timed_s = short.n_samples * short.latency_ms_mean * short.timing_block_size / 1e3
+    assert short.latency_ms_p99.isna().all() and all(t >= 0.9 * 20 for t in timed_s), short.cell_id.tolist()
+    assert full.sum() >= len(ok) - 1
     assert (ok.flops == 2 * ok.macs).all()
     assert (abs(ok.macs / ok.macs_closed_form - 1) < 0.01).all()
     assert (ok.peak_rss_bytes > 100e6).all()
