@@ -47,7 +47,10 @@ def bench_gpu(session):
         session.error(problem.rstrip("."))
     session.install("-e", ".[dev]")
     # ORT's CUDA and TensorRT providers ship in the onnxruntime-gpu wheel, which replaces onnxruntime.
-    session.run("python", "-m", "pip", "uninstall", "-y", "-q", "onnxruntime")
+    # Both install into one folder, so in a reused environment (the scheduled runner's) the line
+    # above has just written the CPU package over the GPU one: remove both, then install the GPU
+    # package afresh. Removing only onnxruntime broke every second run (gpu_check now says so).
+    session.run("python", "-m", "pip", "uninstall", "-y", "-q", "onnxruntime", "onnxruntime-gpu")
     session.install("onnxruntime-gpu")
     session.run("python", "-m", "bench.gpu_check")
     # `nox -s bench-gpu -- SUITE [bench run options]`, e.g. `-- suites/survey-gpu.yaml --run-id gpu-1`

@@ -34,15 +34,42 @@ def torch_problem(torch=None) -> str:
                 "{build}", str(build))
 
 
+def ort_problem(ort=None) -> tuple[str, str]:
+    """(error, warning) about ONNX Runtime: an install that cannot load is an error, a build without
+    the CUDA provider a warning (its cells are skipped at plan time and the torch cells still run).
+
+    onnxruntime and onnxruntime-gpu install into one `onnxruntime/` folder: removing one after
+    installing the other deletes files the other needs, and leaves a package without its API.
+    """
+    if ort is None:
+        try:
+            import onnxruntime as ort
+        except Exception as e:  # an ImportError, or whatever a half-deleted package raises
+            return (f"onnxruntime does not import ({type(e).__name__}: {e}). Reinstall it: "
+                    "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu"), ""
+    if not hasattr(ort, "get_available_providers"):
+        return ("onnxruntime is installed without its API, the mark of onnxruntime and onnxruntime-gpu "
+                "overwriting each other. Reinstall it: "
+                "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu"), ""
+    providers = ort.get_available_providers()
+    if "CUDAExecutionProvider" not in providers:
+        return "", (f"onnxruntime {getattr(ort, '__version__', '?')} has no CUDA provider ({', '.join(providers)}): "
+                    "the ORT CUDA cells will be skipped; install onnxruntime-gpu for them.")
+    return "", ""
+
+
 def devices(torch) -> list[str]:
     return [f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
 
 
-def main(which=shutil.which, torch=None) -> int:
+def main(which=shutil.which, torch=None, ort=None) -> int:
     problem = driver_problem(which) or torch_problem(torch)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
+    ort_error, ort_warning = ("", "") if problem else ort_problem(ort)
+    if problem or ort_error:
+        print(f"error: {problem or ort_error}", file=sys.stderr)
         return 2
+    if ort_warning:
+        print(f"warning: {ort_warning}", file=sys.stderr)
     if torch is None:
         import torch
     print("GPU check passed: " + ", ".join(devices(torch)))

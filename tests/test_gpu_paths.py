@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.gpu_check import driver_problem, main, torch_problem
+from bench.gpu_check import driver_problem, main, ort_problem, torch_problem
 from tests.conftest import ROOT
 
 
@@ -38,6 +38,29 @@ def test_main_exit_codes(capsys):
     assert main(which=lambda n: "/usr/bin/nvidia-smi", torch=fake_torch(False, None)) == 2
     assert main(which=lambda n: "/usr/bin/nvidia-smi", torch=fake_torch(True, "12.4")) == 0
     assert "cuda:0 NVIDIA H100 80GB HBM3" in capsys.readouterr().out
+
+
+def test_gpu_check_stops_on_a_broken_onnxruntime_and_warns_on_a_cpu_build(capsys):
+    """onnxruntime-gpu over onnxruntime in a reused environment left a package without its API:
+    the check says so and how to repair it, before any cell runs."""
+    gpu = SimpleNamespace(__version__="1.31.1", get_available_providers=lambda: ["TensorrtExecutionProvider",
+                                                                                 "CUDAExecutionProvider",
+                                                                                 "CPUExecutionProvider"])
+    cpu = SimpleNamespace(__version__="1.32.0", get_available_providers=lambda: ["CPUExecutionProvider"])
+    broken = SimpleNamespace()  # what `import onnxruntime` gave after the overwrite: no attributes
+    assert ort_problem(gpu) == ("", "")
+    err, warn = ort_problem(broken)
+    assert "without its API" in err and "pip uninstall -y onnxruntime onnxruntime-gpu" in err and warn == ""
+    err, warn = ort_problem(cpu)
+    assert err == "" and "has no CUDA provider (CPUExecutionProvider)" in warn and "skipped" in warn
+
+    nvsmi, torch_ok = (lambda n: "/usr/bin/nvidia-smi"), fake_torch(True, "12.4")
+    assert main(which=nvsmi, torch=torch_ok, ort=broken) == 2
+    assert "without its API" in capsys.readouterr().err
+    assert main(which=nvsmi, torch=torch_ok, ort=cpu) == 0
+    out = capsys.readouterr()
+    assert "warning: onnxruntime 1.32.0 has no CUDA provider" in out.err and "GPU check passed" in out.out
+    assert main(which=nvsmi, torch=torch_ok, ort=gpu) == 0 and "warning" not in capsys.readouterr().err
 
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has an NVIDIA driver")
