@@ -51,7 +51,10 @@ def bench_gpu(session):
     # above has just written the CPU package over the GPU one: remove both, then install the GPU
     # package afresh. Removing only onnxruntime broke every second run (gpu_check now says so).
     session.run("python", "-m", "pip", "uninstall", "-y", "-q", "onnxruntime", "onnxruntime-gpu")
-    session.install("onnxruntime-gpu")
+    # The extras bring the CUDA runtime and cuDNN of the CUDA major the wheel was built for (13.x for
+    # onnxruntime-gpu 1.31 on PyPI); bench.runtime.ort preloads them, so ORT's CUDA provider loads
+    # even beside a torch built for another CUDA major. With a matching torch they are already there.
+    session.install("onnxruntime-gpu[cuda,cudnn]")
     session.run("python", "-m", "bench.gpu_check")
     # `nox -s bench-gpu -- SUITE [bench run options]`, e.g. `-- suites/survey-gpu.yaml --run-id gpu-1`
     suite = session.posargs[0] if session.posargs else "suites/survey-gpu.yaml"

@@ -93,6 +93,31 @@ def test_silent_fallback_to_cpu_is_refused(tmp_path):
         bind_ort(artifact(tmp_path), target(device="cuda"), INPUTS, ort=ort)
 
 
+def test_cuda_binding_preloads_the_cuda_libraries_and_a_refusal_names_the_cuda_versions(tmp_path):
+    calls = []
+    ort = FakeOrt(available=GPU_ORT)
+    ort.preload_dlls = lambda: calls.append("preload")
+    s = bind_ort(artifact(tmp_path), target(device="cuda"), INPUTS, ort=ort)
+    assert calls == ["preload"] and s.info["cuda_libraries_preloaded"] == "done"
+    bind_ort(artifact(tmp_path), target(device="cpu"), INPUTS, ort=FakeOrt())  # no fake preload: never called on cpu
+
+    def broken():
+        raise RuntimeError("Invalid parameter of directory")
+
+    ort = FakeOrt(available=GPU_ORT)
+    ort.preload_dlls = broken
+    s = bind_ort(artifact(tmp_path), target(device="cuda"), INPUTS, ort=ort)
+    assert s.info["cuda_libraries_preloaded"] == "failed: RuntimeError: Invalid parameter of directory"
+    assert bind_ort(artifact(tmp_path), target(device="cuda"), INPUTS, ort=FakeOrt(available=GPU_ORT)).info[
+        "cuda_libraries_preloaded"] == "not available in this onnxruntime"
+
+    ort = FakeOrt(available=GPU_ORT, fall_back=True)
+    ort.__version__, ort.cuda_version = "1.31.1", "13.0"
+    with pytest.raises(RuntimeError, match=r"onnxruntime 1\.31\.1 built for CUDA 13\.0, torch for CUDA") as e:
+        bind_ort(artifact(tmp_path), target(device="cuda"), INPUTS, ort=ort)
+    assert "onnxruntime-gpu[cuda,cudnn]" in str(e.value)
+
+
 def test_missing_provider_fails_at_bind_time(tmp_path):
     with pytest.raises(RuntimeError, match="CUDAExecutionProvider is not available"):
         bind_ort(artifact(tmp_path), target(device="cuda"), INPUTS, ort=FakeOrt())

@@ -94,14 +94,47 @@ def session_options(ort, threads: int):
     return opts
 
 
+def preload_cuda_libraries(ort) -> str:
+    """Load the CUDA and cuDNN libraries ORT's CUDA provider needs, before its first session.
+
+    onnxruntime-gpu (1.21 and later) finds them in the `nvidia-*` pip packages, which its
+    `[cuda,cudnn]` extra installs for the CUDA major it was built for; without this the provider
+    finds only what torch happened to load, and fails to load when torch was built for another
+    CUDA major. Returns what happened, for the record.
+    """
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return "not available in this onnxruntime"
+    try:
+        preload()
+    except Exception as e:  # a failed preload is reported; the session may still find the libraries
+        return f"failed: {type(e).__name__}: {e}"
+    return "done"
+
+
+def cuda_versions(ort) -> str:
+    """The CUDA versions ORT was built for and torch was built for: a mismatch explains a provider
+    that will not load."""
+    ort_cuda = getattr(ort, "cuda_version", None)  # "" in a CPU build; "13.0" and the like in onnxruntime-gpu
+    try:
+        import torch
+
+        torch_cuda = torch.version.cuda
+    except Exception:
+        torch_cuda = None
+    return f"onnxruntime {getattr(ort, '__version__', '?')} built for CUDA {ort_cuda or '?'}, torch for CUDA {torch_cuda or '?'}"
+
+
 def open_session(ort, path, opts, providers: list, provider_options: list[dict] | None = None):
     """An InferenceSession that really runs on `providers[0]`, or a RuntimeError saying why not."""
     kwargs = {"provider_options": provider_options} if provider_options else {}
     sess = ort.InferenceSession(str(path), opts, providers=providers, **kwargs)
     got = sess.get_providers()
     if providers[0] not in got:
+        why = (f"; {cuda_versions(ort)} (their CUDA majors must match, or install onnxruntime-gpu[cuda,cudnn])"
+               if providers[0] in GPU_PROVIDERS else "")
         raise RuntimeError(f"ONNX Runtime did not enable {providers[0]} (session providers: {', '.join(got)}); "
-                           "it fell back rather than fail: check the provider's libraries and the ORT log")
+                           f"it fell back rather than fail: check the provider's libraries and the ORT log{why}")
     return sess
 
 
@@ -115,11 +148,14 @@ def bind_ort(artifact, target, inputs, ort=None) -> Session:
     why = provider_problem(target, ort.get_available_providers())
     if why:
         raise RuntimeError(why)
+    preloaded = preload_cuda_libraries(ort) if target.device == "cuda" else None
     sess = open_session(ort, artifact.onnx_path, opts, provider_chain(target))
     names = {i.name for i in sess.get_inputs()}
     feeds = {k: v.numpy() for k, v in inputs.items() if k in names}
     info = {"threads": target.threads, "providers": sess.get_providers(),
             "graph_optimization_level": str(getattr(opts, "graph_optimization_level", "default"))}
+    if preloaded is not None:
+        info["cuda_libraries_preloaded"] = preloaded
     if target.device == "cuda":
         return _cuda_session(ort, sess, feeds, options.copies, info)
 
