@@ -188,6 +188,29 @@ def test_torch_compile_matches_eager_and_records_compile_time(bert):
     assert np.abs(run(art, ctx) - want.numpy()).max() < 1e-5
 
 
+def test_torch_compile_says_which_tool_is_missing_before_inductor_fails(bert, tmp_path, monkeypatch):
+    from bench.optimize.compile import toolchain_problem
+
+    (tmp_path / "Python.h").write_text("")
+    no_tools, gcc = (lambda n: None), (lambda n: f"/usr/bin/{n}" if n in ("gcc", "g++") else None)
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.delenv("CXX", raising=False)
+    assert "needs a C++ compiler" in toolchain_problem("cpu", which=no_tools, include_dir=str(tmp_path))
+    assert "needs a C compiler" in toolchain_problem("cuda", which=no_tools, include_dir=str(tmp_path))
+    assert "build-essential" in toolchain_problem("cuda", which=no_tools, include_dir=str(tmp_path))
+    assert toolchain_problem("cuda", which=gcc, include_dir=str(tmp_path)) == ""
+    missing = toolchain_problem("cuda", which=gcc, include_dir=str(tmp_path / "none"))
+    assert "Python.h not found" in missing and "python3-dev" in missing
+    assert toolchain_problem("cpu") == ""  # this machine compiles (the test above ran inductor)
+
+    import bench.optimize.compile as comp
+
+    monkeypatch.setattr(comp, "toolchain_problem", lambda device: "torch.compile on cpu needs a C++ compiler")
+    ctx, _ = bert
+    with pytest.raises(RuntimeError, match="needs a C\\+\\+ compiler"):
+        apply_chain(ctx, [("torch-compile", {})], module=_Tiny().eval())
+
+
 # --- plan-time rejection --------------------------------------------------------------------------
 
 SUITE = """

@@ -8,6 +8,9 @@ kept apart from the steady-state latency the timer measures afterwards.
 
 from __future__ import annotations
 
+import os
+import shutil
+import sysconfig
 import time
 from typing import Literal
 
@@ -27,10 +30,32 @@ class CompileParams(BaseModel):
     fullgraph: bool = False  # True: fail instead of falling back to eager at a graph break
 
 
+def toolchain_problem(device: str, which=shutil.which, include_dir: str | None = None) -> str:
+    """Why inductor cannot build kernels here ("" when it can), said before it fails deep inside.
+
+    Inductor writes C++ for a CPU and compiles it; on CUDA, Triton compiles a small C launcher.
+    Both need a compiler and the Python headers (`Python.h`), which a slim image or a runner
+    without python3-dev lacks; the failure would otherwise surface as a page of compiler output.
+    """
+    names = ("g++", "c++", "clang++") if device == "cpu" else ("gcc", "cc", "clang")
+    if not (os.environ.get("CXX" if device == "cpu" else "CC") or any(which(n) for n in names)):
+        kind = "C++" if device == "cpu" else "C"
+        return (f"torch.compile on {device} needs a {kind} compiler ({', '.join(names)} not found): install one "
+                "(Debian/Ubuntu: apt install build-essential)")
+    include_dir = include_dir if include_dir is not None else sysconfig.get_paths()["include"]
+    if not os.path.exists(os.path.join(include_dir, "Python.h")):
+        return (f"torch.compile on {device} needs the Python headers ({include_dir}/Python.h not found): install "
+                "them (Debian/Ubuntu: apt install python3-dev)")
+    return ""
+
+
 @register("torch-compile", params=CompileParams, exportable=False, paper=INDUCTOR,
           description="torch.compile (inductor): traced and fused into generated kernels. Compile time is "
                       "recorded as cold-start (compile_s), apart from the timed latency.")
 def torch_compile(artifact: Artifact, params: CompileParams, ctx: Context) -> Artifact:
+    problem = toolchain_problem(ctx.device)
+    if problem:
+        raise RuntimeError(problem)
     device = torch.device(ctx.device)
     module = artifact.module.to(device).eval()
     compiled = torch.compile(module, backend="inductor", mode=params.mode, dynamic=params.dynamic,
