@@ -49,6 +49,11 @@ def test_the_summary_and_the_report_say_where_the_time_went(tmp_path, cli):
     page = render(store.dir)
     assert "Where the time went</td><td class=\"l\">10.5 min for 3 cells" in page
 
+    store.write_manifest({"run_id": "r", "suite_name": "survey-gpu", "wall_s": 60.0, "resumed_at": ["t"]})
+    line = next(x for x in cli("summary", store.dir, "--markdown").stdout.splitlines() if x.startswith("Time: "))
+    assert line.startswith("Time: 3 cells; the run was resumed 1 time(s) and its last part took 1.0 min")
+    assert "the cells' own times add up to 0.2 min" in line
+
     old = RunStore.create(tmp_path, "old")  # records from before the field: no line, no error
     old.write_manifest({"run_id": "old", "suite_name": "s"})
     old.write_record(rec("a", "fp32", 4.0, error=None))

@@ -58,6 +58,7 @@ def time_breakdown(manifest: dict, df: pd.DataFrame) -> dict | None:
                  for t, g in walls.groupby(ran["target"].astype(str))} if "target" in ran.columns else {}
     return {
         "wall_s": _num(manifest.get("wall_s")), "peaks_s": _num(manifest.get("peaks_s")),
+        "resumed": len(manifest.get("resumed_at") or []),  # wall_s then covers the last part only
         "cells": int(len(ran)), "cell_s": float(walls.sum()), "median_s": float(walls.median()),
         "max_s": float(walls.max()), "slowest": str(slowest.get("cell_id", "?")),
         "measuring_s": float(measuring[has_phases].sum()), "phased_cell_s": float(walls[has_phases].sum()),
@@ -72,7 +73,11 @@ def _cells(n: int) -> str:
 def describe(t: dict) -> str:
     """One plain sentence (Markdown- and HTML-safe once escaped) for summaries and reports."""
     parts = []
-    if t["wall_s"] is not None:
+    if t["wall_s"] is not None and t.get("resumed"):
+        parts.append(f"{_cells(t['cells'])}; the run was resumed {t['resumed']} time(s) and its last part "
+                     f"took {t['wall_s'] / 60:.1f} min (earlier parts are not in the wall time; the cells' own "
+                     f"times add up to {t['cell_s'] / 60:.1f} min)")
+    elif t["wall_s"] is not None:
         parts.append(f"{t['wall_s'] / 60:.1f} min for {_cells(t['cells'])}")
     else:
         parts.append(_cells(t["cells"]))
