@@ -350,7 +350,8 @@ def run_cells(cells: list[Cell], store: RunStore, run_id: str,
             if fork_server and any(c.status == "planned" for c in todo):
                 from bench.forkserver import ForkServer
 
-                server = ForkServer(child_env(1, Path(os.environ.get("TMPDIR", "/tmp"))), label=str(store.dir))
+                server = ForkServer(child_env(1, Path(os.environ.get("TMPDIR", "/tmp"))), label=str(store.dir),
+                                    log_dir=store.scratch_dir)
             try:
                 for cell in todo:
                     check_interrupted()

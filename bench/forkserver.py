@@ -191,8 +191,12 @@ class ForkedCell:
 class ForkServer:
     """The runner's handle on the server: started on first use, restarted if it died."""
 
-    def __init__(self, env: dict, label: str = "", start_timeout_s: float = 300, cmd: list[str] | None = None):
+    def __init__(self, env: dict, label: str = "", start_timeout_s: float = 300, cmd: list[str] | None = None,
+                 log_dir: str | Path | None = None):
         self.env, self.start_timeout_s = env, start_timeout_s
+        # The server's own log goes in the run's scratch folder: a runner killed with -9 never
+        # removes it, and there it goes with the run's artifacts instead of piling up in TMPDIR.
+        self.log_dir = str(log_dir) if log_dir is not None else None
         # The label (the run directory) is in the server's command line, and so in its children's:
         # `ps` shows which run a forked cell belongs to, as it does for a spawned one.
         self.cmd = cmd or [sys.executable, "-m", "bench.forkserver", *([label] if label else [])]
@@ -204,7 +208,10 @@ class ForkServer:
     def _start(self) -> None:
         import tempfile
 
-        log = tempfile.NamedTemporaryFile("w", prefix="bench-forkserver-", suffix=".log", delete=False)
+        if self.log_dir:
+            os.makedirs(self.log_dir, exist_ok=True)
+        log = tempfile.NamedTemporaryFile("w", prefix="bench-forkserver-", suffix=".log", delete=False,
+                                          dir=self.log_dir)
         self.log_path = log.name
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=log, env=self.env, start_new_session=True)

@@ -61,15 +61,17 @@ def test_without_the_server_cells_are_spawned(tmp_path):
 
 
 def test_closing_the_server_removes_its_log(tmp_path):
+    """The log lives in the run's scratch folder (a runner killed with -9 cannot remove it, and it
+    must not pile up in TMPDIR) and is gone once the server closes."""
     from bench.executor import child_env
 
     plan = _plan(tmp_path, ["fp32"])
     store = RunStore(tmp_path / "run")
     (store.dir / "records").mkdir(parents=True)
-    server = ForkServer(child_env(1, tmp_path), label=str(store.dir))
+    server = ForkServer(child_env(1, tmp_path), label=str(store.dir), log_dir=store.scratch_dir)
     rec = run_cell_process(plan.runnable[0], store, "fork", server=server)
     log = Path(server.log_path)
-    assert rec["cell_process"] == "forked" and log.exists()
+    assert rec["cell_process"] == "forked" and log.exists() and log.parent == store.scratch_dir
     server.close()
     assert not log.exists() and server.proc is None
 
