@@ -64,11 +64,66 @@ def test_gpu_bench_is_scheduled_on_a_gpu_runner_and_gates_regressions():
     assert uses(job).count("actions/upload-artifact") == 2
     uploads = "\n".join(str(s.get("with", {}).get("path")) for s in job["steps"] if "upload-artifact" in s.get("uses", ""))
     assert "results/${{ env.RUN_ID }}" in uploads and "reports/${{ env.RUN_ID }}" in uploads
+    find = next(s for s in job["steps"] if s.get("id") == "previous")
+    assert "previous_run.py" in find["run"] and find["env"]["WORKFLOW_FILE"] == "gpu-bench.yml"
     download = next(s for s in job["steps"] if "download-artifact" in s.get("uses", ""))
-    assert download["with"]["event"] == "schedule" and download["with"]["name"] == "gpu-bench-run"
+    assert download["uses"].startswith("actions/download-artifact@")  # official, no third-party action
+    assert download["with"]["name"] == "gpu-bench-run" and "steps.previous.outputs.run_id" in download["with"]["run-id"]
+    assert download["continue-on-error"] is True  # an expired artifact: no comparison, not a failure
+    assert names_before(job, find["name"], download["name"])
     # the previous run is fetched before this run uploads its own artifact of the same name
+    assert names_before(job, download["name"], "Upload the run directory")
+
+
+def names_before(job, first, second) -> bool:
     names = [s.get("name", s.get("uses")) for s in job["steps"]]
-    assert names.index(download["name"]) < names.index("Upload the run directory")
+    return names.index(first) < names.index(second)
+
+
+def test_previous_run_lookup_asks_for_the_newest_successful_scheduled_run(monkeypatch, capsys):
+    """The script behind "Find the previous scheduled run", against a local stand-in for the API."""
+    import importlib.util
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    seen = []
+    answer = {"workflow_runs": [{"id": 987654321}]}
+
+    class Api(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            seen.append((self.path, self.headers.get("Authorization")))
+            body = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    spec = importlib.util.spec_from_file_location("previous_run", ROOT / ".github/scripts/previous_run.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{server.server_port}")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "owner/repo")
+    monkeypatch.setenv("GITHUB_TOKEN", "t0ken")
+    monkeypatch.setenv("WORKFLOW_FILE", "gpu-bench.yml")
+    try:
+        assert mod.main() == 0 and capsys.readouterr().out == "run_id=987654321\n"
+        path, auth = seen[0]
+        assert path == "/repos/owner/repo/actions/workflows/gpu-bench.yml/runs?event=schedule&status=success&per_page=1"
+        assert auth == "Bearer t0ken"
+        answer["workflow_runs"] = []  # the first scheduled run: nothing to compare with, and no failure
+        assert mod.main() == 0 and capsys.readouterr().out == ""
+    finally:
+        server.shutdown()
+    monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")  # nothing listens: a warning, not a failure
+    assert mod.main() == 0
+    out = capsys.readouterr()
+    assert out.out == "" and "could not look up the previous scheduled run" in out.err
 
 
 def test_lint_session_runs_actionlint():
