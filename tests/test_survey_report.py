@@ -192,6 +192,33 @@ def test_variant_cells_are_the_points_of_their_published_rows(rendered):
     assert not fig11["PS-ViT (Patch Slimming) DeiT-S"].measured
 
 
+def test_a_gpu_run_with_variants_at_batch_64_only_puts_every_point_at_batch_64(tmp_path):
+    """survey-gpu runs DeiT fp32 at batch 1 and 64 and the pruned variants at 64 only: the hardware
+    figure must compare batch 64 with batch 64 (a batch-64 variant beside a batch-1 DeiT read as a
+    10x slowdown), and MACs are per image whatever the batch."""
+    from bench.reference import for_figure
+    from bench.report.survey import figure_batch, hardware_axes
+
+    store = RunStore.create(tmp_path / "results", "gpu")
+    store.write_manifest({"run_id": "gpu", "suite_name": "survey-gpu"})
+    for opt, b, p50, params, macs in [("fp32", 1, 3.2, 22_050_664, 4_598_882_304),
+                                      ("fp32", 64, 17.9, 22_050_664, 4_598_882_304),
+                                      (PRUNED_S, 64, 12.7, 14_722_096, 3_038_112_768)]:
+        r = _rec("deit-s", opt, "torch-cuda", params=params, macs=macs * b, wbytes=params * 4, p50=p50, size=224,
+                 device="cuda")
+        store.write_record({**r, "batch_size": b, "cell_id": f"{r['cell_id']}.b{b}"})
+    ok = _ok(load_records(store.dir)[0])
+    assert figure_batch(for_figure("fig10").iterrows(), ok) == 64
+    fig10 = {p.row["model_or_technique"]: p for p in points_for("fig10", ok)}
+    dense, pruned = fig10["DeiT-S"], fig10["S2ViTE DeiT-S 40% structured"]
+    assert list(dense.records["batch_size"]) == [64] and list(pruned.records["batch_size"]) == [64]
+    assert dense.records["latency_ms_p50"].iloc[0] > pruned.records["latency_ms_p50"].iloc[0]
+    assert dense.static("macs") == 4_598_882_304 and pruned.static("macs") == 3_038_112_768  # per image
+    assert hardware_axes(dense.records)[0][1] == "median latency (ms, batch 64)"
+    # A figure whose measured rows ran at batch 1 and 64 alike (Fig. 11 here: DeiT-S fp32 only) stays at 1
+    assert figure_batch(for_figure("fig11").iterrows(), ok) == 1
+
+
 def test_variant_ratios_in_the_reported_vs_measured_table(rendered):
     _, out, page, parts = rendered
     rvm = parts["rvm"]

@@ -138,13 +138,18 @@ def is_proxy(row) -> bool:
     return str(row["explanation"] or "").strip().lower().startswith("proxy")
 
 
-def _cells(ok: pd.DataFrame, row, chains: list[str]) -> pd.DataFrame:
-    """Cells of the row's model and chains at batch 1 and the published resolution or length."""
+def _cells(ok: pd.DataFrame, row, chains: list[str], batch: int | None = None) -> pd.DataFrame:
+    """Cells of the row's model and chains at one batch size and the published resolution or length.
+
+    `batch` None: the smallest batch the row ran at (batch 1 where it ran). Cells of two batch
+    sizes are never mixed: a batch-64 latency beside a batch-1 one would read as a slowdown.
+    """
     g = ok[(ok["model"] == row["zoo_model"]) & ok["optimization"].isin(chains)]
     if g.empty:
         return g
-    b1 = g[g["batch_size"] == 1]
-    g = b1 if not b1.empty else g
+    g = g[g["batch_size"] == (g["batch_size"].min() if batch is None else batch)]
+    if g.empty:
+        return g
     size_col = "seq_len" if _isnum(row["seq_len"]) and not _isnum(row["resolution"]) else "image_size"
     want = row["seq_len"] if size_col == "seq_len" else row["resolution"]
     if _isnum(want):
@@ -153,7 +158,7 @@ def _cells(ok: pd.DataFrame, row, chains: list[str]) -> pd.DataFrame:
     return g
 
 
-def _native(ok: pd.DataFrame, row, precision: bool = True) -> pd.DataFrame:
+def _native(ok: pd.DataFrame, row, precision: bool = True, batch: int | None = None) -> pd.DataFrame:
     """Records of the row's network.
 
     With `precision`, the cells of the chain(s) the row names, one chain per target (the first of
@@ -170,7 +175,7 @@ def _native(ok: pd.DataFrame, row, precision: bool = True) -> pd.DataFrame:
         return _cells(ok, row, arch)
     if not chains:
         return ok.iloc[0:0]
-    g = _cells(ok, row, chains)
+    g = _cells(ok, row, chains, batch)
     if g.empty:
         return g
     rank = g["optimization"].map(chains.index)
@@ -178,10 +183,19 @@ def _native(ok: pd.DataFrame, row, precision: bool = True) -> pd.DataFrame:
     return g[first].assign(_rank=rank[first]).sort_values("_rank", kind="stable").drop(columns="_rank")
 
 
+def per_item(src: pd.DataFrame, col: str) -> pd.Series:
+    """A record's column per image or sequence: MACs and FLOPs are counted per inference call, which
+    covers the whole batch; the papers print them per image."""
+    v = src[col]
+    if col in ("macs", "flops") and "batch_size" in src:
+        v = v / src["batch_size"].where(src["batch_size"] > 0, 1)
+    return v
+
+
 @dataclass
 class Point:
     row: pd.Series
-    records: pd.DataFrame  # cells of the row's chain, one per target
+    records: pd.DataFrame  # cells of the row's chain at the figure's batch size, one per target
     ok: pd.DataFrame  # the run's finished cells, for the architecture's counts when records lack them
 
     @property
@@ -203,15 +217,31 @@ class Point:
         for src in (self.records, None if col == "weight_bytes" else self.arch):
             if src is None:
                 break
-            vals = src[col].dropna() if col in src else []
+            vals = per_item(src, col).dropna() if col in src else []
             if len(vals):
                 return float(vals.iloc[0])
         return None
 
 
+def figure_batch(rows, ok: pd.DataFrame) -> int | None:
+    """The batch size a figure's measured points share: the one most of its rows ran at (the
+    smallest on a tie). survey-gpu runs the DeiT variants at batch 64 only, so their figures use
+    batch 64 for every point; a CPU run is batch 1 throughout."""
+    counts: dict[int, int] = {}
+    for _, r in rows:
+        chains = row_chains(r)
+        if not r["zoo_model"] or not chains:
+            continue
+        cells = ok[(ok["model"] == r["zoo_model"]) & ok["optimization"].isin(chains)]
+        for b in set(cells["batch_size"].dropna().astype(int)):
+            counts[b] = counts.get(b, 0) + 1
+    return min(counts, key=lambda b: (-counts[b], b)) if counts else None
+
+
 def points_for(fig: str, ok: pd.DataFrame) -> list[Point]:
     ref = reference.for_figure(fig)
-    return [Point(r, _native(ok, r), ok) for _, r in ref.iterrows()]
+    batch = figure_batch(ref.iterrows(), ok)
+    return [Point(r, _native(ok, r, batch=batch), ok) for _, r in ref.iterrows()]
 
 
 # --- figures --------------------------------------------------------------------------------------
@@ -280,7 +310,9 @@ def _memory(rec) -> float | None:
 
 
 def hardware_axes(records: pd.DataFrame) -> list[tuple[str, str]]:
-    axes = [("latency_ms_p50", "median latency (ms, batch 1)"),
+    batches = sorted(set(records["batch_size"].dropna().astype(int))) if "batch_size" in records else []
+    batch = f"batch {', '.join(map(str, batches))}" if batches else "batch not recorded"
+    axes = [("latency_ms_p50", f"median latency (ms, {batch})"),
             ("memory", "peak memory (MB: CUDA allocator, else process RSS)")]
     if "energy_j_per_inference" in records.columns and records["energy_j_per_inference"].notna().any():
         axes.append(("energy_j_per_inference", "energy per inference (J; source in records)"))
@@ -361,7 +393,7 @@ def reported_vs_measured(ok: pd.DataFrame) -> pd.DataFrame:
             # weight_bytes differ by runtime format (state dict vs ONNX file): one row per format.
             groups = recs.groupby("runtime") if mcol == "weight_bytes" else [("", recs)]
             for rt, g in groups:
-                v = g[mcol].dropna()
+                v = per_item(g, mcol).dropna()
                 if not len(v):
                     continue
                 meas = float(v.iloc[0]) / scale
