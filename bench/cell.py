@@ -61,24 +61,9 @@ def reference_output(model_spec, workload, inputs, cache: Path, seed: int) -> np
     return out
 
 
-def per_item_inputs(model_spec, workload, inputs: dict) -> tuple[dict, int]:
-    """The inputs to count MACs on, and the factor to scale the count by.
-
-    An encoder or a vision model does the same work for every item of a batch when no item is
-    padded differently, so counting one item and multiplying is exact and spares a full-batch
-    forward pass on the CPU (seconds for BERT-large at batch 64). Ragged text and decoders are
-    counted on the whole batch.
-    """
-    b = workload.batch_size
-    if b == 1 or model_spec.modality not in ("vision", "text") or workload.real_lengths is not None:
-        return inputs, 1
-    if any(len(getattr(v, "shape", ())) == 0 or v.shape[0] != b for v in inputs.values()):
-        return inputs, 1
-    return {k: v[:1] for k, v in inputs.items()}, b
-
-
 def static_metrics(model_spec, artifact, ctx, applied: list[str]) -> dict:
     from bench.measure.flops import count_macs, count_params
+    from bench.zoo.base import per_item_inputs
 
     chain = re.sub(r"[^A-Za-z0-9_.=+\-]+", "_", "+".join(applied) or "as-built")
     key = f"{model_spec.name}-{ctx.workload.label}-{chain}"

@@ -64,7 +64,7 @@ def test_unknown_heavy_ops_are_listed_not_zeroed():
 
 @pytest.mark.parametrize("name", ["deit-ti", "tinybert-4", "mobilenetv3-small-100"])
 def test_counting_one_item_and_scaling_equals_counting_the_batch(name):
-    from bench.cell import per_item_inputs
+    from bench.zoo.base import per_item_inputs
 
     spec = MODELS.get(name)
     w = Workload(3, seq_len=32) if spec.modality == "text" else Workload(3, image_size=spec.default_size)
@@ -75,7 +75,7 @@ def test_counting_one_item_and_scaling_equals_counting_the_batch(name):
 
 
 def test_ragged_text_and_decoders_are_counted_on_the_whole_batch():
-    from bench.cell import per_item_inputs
+    from bench.zoo.base import per_item_inputs
 
     spec = MODELS.get("tinybert-4")
     w = Workload(3, seq_len=32, real_lengths=(8, 32))
