@@ -115,6 +115,12 @@ class FakeNvml:
     def nvmlDeviceGetHandleByIndex(self, i):  # noqa: N802
         return ("gpu", i)
 
+    def nvmlDeviceGetHandleByUUID(self, uuid):  # noqa: N802
+        return ("gpu", uuid)
+
+    def nvmlDeviceGetUUID(self, h):  # noqa: N802
+        return f"GPU-fake-{h[1]}".encode()
+
     def nvmlDeviceGetName(self, h):  # noqa: N802
         return b"NVIDIA H100 80GB HBM3"
 
@@ -152,6 +158,25 @@ def test_nvml_state_reads_clocks_temperature_limit_and_reasons():
     assert s["throttle_reasons"] == ["gpu_idle"] and s["throttled"] is False  # idle is not throttling
     assert probe.used_bytes() == 3 * 2**30
     assert probe.energy_j() == 1000.0
+
+
+def test_nvml_reads_the_gpu_that_is_cuda_0_not_nvml_device_0(monkeypatch):
+    """On a runner that hands the job GPU 2, NVML's device 0 is another job's GPU."""
+    from bench.executor import child_env
+    from bench.measure.nvml import cuda_device_selector
+
+    assert cuda_device_selector({}) == ("index", 0)
+    assert cuda_device_selector({"CUDA_VISIBLE_DEVICES": "2,3"}) == ("index", 2)
+    assert cuda_device_selector({"CUDA_VISIBLE_DEVICES": " GPU-8f2a-01 ,GPU-77"}) == ("uuid", "GPU-8f2a-01")
+    assert cuda_device_selector({"CUDA_VISIBLE_DEVICES": "MIG-3c1d"}) == ("uuid", "MIG-3c1d")
+    probe = NvmlProbe.open(nvml=FakeNvml(), env={"CUDA_VISIBLE_DEVICES": "2"})
+    assert probe.handle == ("gpu", 2) and probe.state()["nvml_device"] == "index 2"
+    assert probe.state()["uuid"] == "GPU-fake-2"
+    by_uuid = NvmlProbe.open(nvml=FakeNvml(), env={"CUDA_VISIBLE_DEVICES": "GPU-8f2a-01"})
+    assert by_uuid.handle == ("gpu", "GPU-8f2a-01") and by_uuid.state()["nvml_device"] == "uuid GPU-8f2a-01"
+    # an index means the same GPU in CUDA and NVML only in PCI bus order: cells get that order
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
+    assert child_env(1, Path("/tmp"))["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
 
 
 def test_throttle_decoding_marks_thermal_and_power_caps():

@@ -64,8 +64,11 @@ def run_peaks_subprocess(device: str, timeout_s: float = 300) -> dict:
 
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "peaks.json"
+        import os
+
+        env = {**os.environ, "CUDA_DEVICE_ORDER": os.environ.get("CUDA_DEVICE_ORDER", "PCI_BUS_ID")}  # as cells
         proc = subprocess.run([sys.executable, "-m", "bench.measure.cell_metrics", device, str(out)],
-                              capture_output=True, text=True, timeout=timeout_s)
+                              capture_output=True, text=True, timeout=timeout_s, env=env)
         if proc.returncode != 0 or not out.exists():
             raise RuntimeError(f"peak measurement failed: {proc.stderr.strip()[-500:]}")
         return json.loads(out.read_text())

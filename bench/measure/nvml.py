@@ -7,6 +7,7 @@ with the same function names as `nvml`.
 
 from __future__ import annotations
 
+import os
 import time
 
 # Throttle-reason bits (nvml.h, nvmlClocksThrottleReason*). Idle, application-clock and sync-boost
@@ -35,21 +36,44 @@ def decode_throttle(mask: int | None) -> list[str]:
     return [name for bit, name in THROTTLE_BITS.items() if mask & bit]
 
 
-class NvmlProbe:
-    """One GPU, by index. `NvmlProbe.open()` returns None where NVML cannot be used."""
+def cuda_device_selector(env=None) -> tuple[str, str | int]:
+    """How to find, in NVML, the GPU a cell's `cuda:0` is: ("uuid", "GPU-...") or ("index", n).
 
-    def __init__(self, nvml, index: int = 0):
+    NVML numbers every GPU on the machine in PCI bus order and ignores CUDA_VISIBLE_DEVICES, so on
+    a runner that hands the job GPU 2 (CUDA_VISIBLE_DEVICES=2), NVML's device 0 is someone else's
+    GPU: its energy, clocks and memory would be recorded as the cell's. The first entry of
+    CUDA_VISIBLE_DEVICES is cuda:0. A UUID names the GPU outright; an index means the same GPU in
+    NVML only in PCI bus order, which cells get (CUDA_DEVICE_ORDER=PCI_BUS_ID, bench.executor).
+    """
+    env = os.environ if env is None else env
+    first = (env.get("CUDA_VISIBLE_DEVICES") or "").split(",")[0].strip()
+    if first.startswith(("GPU-", "MIG-")):
+        return "uuid", first
+    if first.isdigit():
+        return "index", int(first)
+    return "index", 0
+
+
+class NvmlProbe:
+    """The GPU that is the process's cuda:0. `NvmlProbe.open()` returns None where NVML cannot be used."""
+
+    def __init__(self, nvml, index: int | None = None, env=None):
         self.nvml = nvml
-        self.handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        kind, key = ("index", index) if index is not None else cuda_device_selector(env)
+        if kind == "uuid":
+            self.handle = nvml.nvmlDeviceGetHandleByUUID(key)
+        else:
+            self.handle = nvml.nvmlDeviceGetHandleByIndex(key)
+        self.selected = f"{kind} {key}"  # recorded with the GPU state, so a reader can check the match
 
     @classmethod
-    def open(cls, index: int = 0, nvml=None) -> NvmlProbe | None:
+    def open(cls, index: int | None = None, nvml=None, env=None) -> NvmlProbe | None:
         try:
             if nvml is None:
                 import pynvml as nvml
             nvml.nvmlInit()
-            return cls(nvml, index)
-        except Exception:  # no driver, no GPU, no package: there is nothing to read
+            return cls(nvml, index, env)
+        except Exception:  # no driver, no GPU, no package, no such device: there is nothing to read
             return None
 
     def _q(self, fn_name: str, *args):
@@ -90,8 +114,11 @@ class NvmlProbe:
         limit = self._q("nvmlDeviceGetEnforcedPowerLimit")
         mask = self.throttle_mask()
         reasons = decode_throttle(mask)
+        uuid = self._q("nvmlDeviceGetUUID")
         return {
             "name": self.name(),
+            "nvml_device": self.selected,
+            "uuid": uuid.decode() if isinstance(uuid, bytes) else uuid,
             "sm_clock_mhz": sm,
             "mem_clock_mhz": mem,
             "temperature_c": self._q("nvmlDeviceGetTemperature", getattr(n, "NVML_TEMPERATURE_GPU", 0)),
