@@ -5,6 +5,9 @@ the per-iteration samples, so "slower" means the bootstrap interval of the media
 1. With `--fail-on-regression PCT` the command is a CI gate: it exits 1 when a cell is
 significantly slower in B and its median grew by more than PCT percent, or when a cell that
 finished in A failed in B. A run compared with itself never trips the gate (every ratio is 1).
+Runs on different hardware (another GPU model, or for CPU runs another CPU model) are compared
+but not gated: every cell would "regress" after a runner moved to a slower GPU, and since the
+scheduled job compares with its last *successful* run, it would then fail every day.
 """
 
 from __future__ import annotations
@@ -19,7 +22,19 @@ from bench.errors import UserError
 if TYPE_CHECKING:
     from bench.report.data import Run
 
-ENV_KEYS = ["host", "cpu_model", "cpu_count", "platform", "python", "git_commit", "cpu_governor", "gpu", "gpu_name"]
+ENV_KEYS = ["host", "cpu_model", "cpu_count", "platform", "python", "git_commit", "cpu_governor", "gpu", "gpu_uuid",
+            "nvidia_driver", "cuda_visible_devices"]
+
+
+def hardware_change(ea: dict, eb: dict) -> str:
+    """What hardware differs between two runs' environments ("" when it is the same, or unknown)."""
+    from bench.report.data import is_missing
+
+    key = "gpu" if not (is_missing(ea.get("gpu")) and is_missing(eb.get("gpu"))) else "cpu_model"
+    va, vb = ea.get(key), eb.get(key)
+    if is_missing(va) or is_missing(vb):  # a run from before the field: nothing to judge by
+        return ""
+    return f"{key}: A {va} | B {vb}" if str(va) != str(vb) else ""
 
 
 @dataclass
@@ -31,6 +46,7 @@ class Comparison:
     only_b: list[str] = field(default_factory=list)
     not_comparable: list[dict] = field(default_factory=list)  # matched, but not ok or without samples
     env_diff: list[tuple[str, str, str]] = field(default_factory=list)
+    hardware: str = ""  # set when the runs used different hardware: the regression gate does not apply
 
     def regressions(self, pct: float) -> list[dict]:
         slow = [r for r in self.rows if r["verdict"] == "slower" and r["change_pct"] > pct]
@@ -71,6 +87,7 @@ def compare_runs(run_a: Path, run_b: Path) -> Comparison:
     for k in ENV_KEYS:
         if str(ea.get(k)) != str(eb.get(k)) and not (is_missing(ea.get(k)) and is_missing(eb.get(k))):
             cmp.env_diff.append((k, str(ea.get(k)), str(eb.get(k))))
+    cmp.hardware = hardware_change(ea, eb)
     pa, pb = ea.get("packages") or {}, eb.get("packages") or {}
     for k in sorted(set(pa) | set(pb)):
         if pa.get(k) != pb.get(k):
@@ -120,7 +137,9 @@ def render_html(cmp: Comparison, pct: float | None = None) -> str:
     missing = ([[T(c), T("only in A")] for c in cmp.only_a] + [[T(c), T("only in B")] for c in cmp.only_b]
                + [[T(n["cell_id"]), T(f"A {n['status_a']}, B {n['status_b']} {n['why']}".strip())] for n in cmp.not_comparable])
     gate = ""
-    if pct is not None:
+    if pct is not None and cmp.hardware:
+        gate = f'<p class="bad">Regression gate ({pct:g}%) not applied: different hardware ({esc(cmp.hardware)}).</p>'
+    elif pct is not None:
         regs = cmp.regressions(pct)
         gate = (f'<p class="bad">Regression gate ({pct:g}%): {len(regs)} cell(s) regressed: '
                 + esc("; ".join(f"{g['cell_id']}: {g['why']}" for g in regs)) + "</p>") if regs else \
@@ -150,6 +169,10 @@ def cmd_compare(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "index.html").write_text(render_html(cmp, args.fail_on_regression), encoding="utf-8")
     print(f"Report: {out / 'index.html'}")
+    if args.fail_on_regression is not None and cmp.hardware:
+        print(f"Regression gate not applied: the runs used different hardware ({cmp.hardware}). Their latencies "
+              "are listed above but do not measure a change in the code; runs after this one compare with it.")
+        return 0
     if args.fail_on_regression is not None:
         regs = cmp.regressions(args.fail_on_regression)
         for g in regs:

@@ -81,6 +81,33 @@ def test_failed_in_b_fails_the_gate(bench, tmp_path):
     assert res.returncode == 1 and "ok in A, failed in B" in res.stdout
 
 
+def test_a_run_on_another_gpu_is_compared_but_not_gated(bench, runs, tmp_path):
+    """After the runner moves to a slower GPU every cell "regresses"; gated, the scheduled job would
+    fail every day, since it compares with its last successful run. It reports instead."""
+    root, a, _, slow = runs
+
+    def on_gpu(run, name):
+        m = json.loads((run / "manifest.json").read_text())
+        m["environment"].update(gpu=name, gpu_uuid=f"GPU-{name}")
+        (run / "manifest.json").write_text(json.dumps(m))
+
+    import shutil
+
+    a2, slow2 = tmp_path / "a", tmp_path / "slow"
+    shutil.copytree(a, a2)
+    shutil.copytree(slow, slow2)
+    on_gpu(a2, "NVIDIA H100 80GB HBM3")
+    on_gpu(slow2, "NVIDIA A100-SXM4-80GB")
+    res = bench("compare", a2, slow2, "--out", tmp_path / "c", "--fail-on-regression", "10")
+    assert res.returncode == 0, res.stdout
+    assert "Regression gate not applied: the runs used different hardware (gpu: A NVIDIA H100 80GB HBM3 | " \
+           "B NVIDIA A100-SXM4-80GB)" in res.stdout
+    assert "B SLOWER" in res.stdout and "REGRESSION" not in res.stdout  # still shown, not gated
+    assert "not applied: different hardware" in (tmp_path / "c" / "index.html").read_text()
+    on_gpu(slow2, "NVIDIA H100 80GB HBM3")  # same GPU again: the gate applies
+    assert bench("compare", a2, slow2, "--out", tmp_path / "d", "--fail-on-regression", "10").returncode == 1
+
+
 def test_compare_rejects_a_non_run(bench, tmp_path, runs):
     res = bench("compare", tmp_path, runs[1], "--out", tmp_path / "x")
     assert res.returncode == 2 and "no manifest.json" in res.stderr

@@ -179,6 +179,32 @@ def test_nvml_reads_the_gpu_that_is_cuda_0_not_nvml_device_0(monkeypatch):
     assert child_env(1, Path("/tmp"))["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
 
 
+def test_the_manifest_names_the_gpus_and_the_one_the_cells_use():
+    from bench.measure.env import gpu_inventory
+
+    class TwoGpus(FakeNvml):
+        def nvmlDeviceGetCount(self):  # noqa: N802
+            return 2
+
+        def nvmlDeviceGetName(self, h):  # noqa: N802
+            return [b"NVIDIA H100 80GB HBM3", b"NVIDIA H200"][h[1]]
+
+        def nvmlSystemGetDriverVersion(self):  # noqa: N802
+            return b"580.159.04"
+
+    inv = gpu_inventory(nvml=TwoGpus(), env={"CUDA_VISIBLE_DEVICES": "1"})
+    assert [g["name"] for g in inv["gpus"]] == ["NVIDIA H100 80GB HBM3", "NVIDIA H200"]
+    assert inv["gpu"] == "NVIDIA H200" and inv["gpu_uuid"] == "GPU-fake-1" and inv["gpu_selected_by"] == "index 1"
+    assert inv["nvidia_driver"] == "580.159.04" and inv["gpus"][0]["memory_bytes"] == 80 * 2**30
+    assert gpu_inventory(nvml=TwoGpus(), env={})["gpu"] == "NVIDIA H100 80GB HBM3"
+
+    class NoDriver:
+        def nvmlInit(self):  # noqa: N802
+            raise FakeNvmlError("Driver Not Loaded")
+
+    assert gpu_inventory(nvml=NoDriver(), env={}) == {}
+
+
 def test_throttle_decoding_marks_thermal_and_power_caps():
     assert decode_throttle(0x4 | 0x40) == ["sw_power_cap", "hw_thermal_slowdown"]
     hot = NvmlProbe.open(nvml=FakeNvml(throttle=0x20)).state()

@@ -206,3 +206,14 @@ def test_many_model_scatters_colour_by_family_and_few_by_model():
     assert colors["m00"] == colors["m08"]
     key, cmap = plots.colour_by(few, colors)
     assert key == "model" and len(set(cmap.values())) == 3
+
+
+def test_the_overview_names_the_gpu_the_cells_used(tmp_path):
+    run_dir = write_run(tmp_path, "g", make_records(models=["tinybert-4"], extra_fields=False))
+    m = json.loads((run_dir / "manifest.json").read_text())
+    m["environment"].update(gpu="NVIDIA H200", gpus=[{"name": "NVIDIA H100 80GB HBM3"}, {"name": "NVIDIA H200"}],
+                            gpu_selected_by="index 1", nvidia_driver="580.159.04")
+    (run_dir / "manifest.json").write_text(json.dumps(m))
+    page = render(run_dir)
+    assert "NVIDIA H200 (index 1 of 2 GPUs; driver 580.159.04)" in page
+    assert "none recorded" in render(write_run(tmp_path, "c", make_records(models=["tinybert-4"], extra_fields=False)))

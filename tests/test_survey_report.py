@@ -167,6 +167,11 @@ def test_hardware_name_for_cpu_and_cuda_records():
     h100 = {"environment": {"gpus": [{"name": "NVIDIA H100 80GB HBM3"}]}}
     assert hardware_name(h100, {"device": "cuda"}) == "NVIDIA H100 80GB HBM3"
     assert hardware_name({"environment": {"gpu_name": "A100"}}, {"device": "cuda"}) == "A100"
+    # the GPU the cells used (cuda:0 = NVML index 1 here), not the machine's first one
+    two = {"environment": {"gpu": "NVIDIA H200", "gpus": [{"name": "NVIDIA H100 80GB HBM3"}, {"name": "NVIDIA H200"}]}}
+    assert hardware_name(two, {"device": "cuda"}) == "NVIDIA H200"
+    rec = {"device": "cuda", "gpu_state": {"before": {"name": "NVIDIA L4"}, "after": {"name": "NVIDIA L4"}}}
+    assert hardware_name({"environment": {}}, rec) == "NVIDIA L4"
 
 
 def test_variant_cells_are_the_points_of_their_published_rows(rendered):

@@ -63,6 +63,39 @@ def machine_state() -> dict:
     }
 
 
+def _text(v):
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def gpu_inventory(nvml=None, env=None) -> dict:
+    """The GPUs on the machine and the one the run's cells use (`gpu`: their cuda:0), from NVML.
+
+    Empty where NVML cannot be used (no driver, no GPU). NVML does not initialise CUDA, so the
+    runner may call this before it forks cells.
+    """
+    from bench.measure.nvml import NvmlProbe, cuda_device_selector
+
+    try:
+        if nvml is None:
+            import pynvml as nvml
+        nvml.nvmlInit()
+        gpus = []
+        for i in range(nvml.nvmlDeviceGetCount()):
+            h = nvml.nvmlDeviceGetHandleByIndex(i)
+            gpus.append({"index": i, "name": _text(nvml.nvmlDeviceGetName(h)),
+                         "uuid": _text(nvml.nvmlDeviceGetUUID(h)),
+                         "memory_bytes": int(nvml.nvmlDeviceGetMemoryInfo(h).total)})
+        driver = _text(nvml.nvmlSystemGetDriverVersion())
+    except Exception:  # no driver, no GPU, no package
+        return {}
+    env = os.environ if env is None else env
+    used = NvmlProbe.open(nvml=nvml, env=env)
+    state = used.state() if used else {}
+    kind, key = cuda_device_selector(env)
+    return {"gpus": gpus, "gpu": state.get("name"), "gpu_uuid": state.get("uuid"), "nvidia_driver": driver,
+            "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"), "gpu_selected_by": f"{kind} {key}"}
+
+
 def capture() -> dict:
     return {
         "host": socket.gethostname(),
@@ -75,6 +108,7 @@ def capture() -> dict:
         "git_commit": git_commit(str(Path(__file__).resolve().parents[2])),
         "packages": package_versions(),
         **machine_state(),
+        **gpu_inventory(),
     }
 
 

@@ -95,6 +95,18 @@ def _state(d: dict | None) -> str:
     return " · ".join(parts)
 
 
+def _gpu_text(env: dict, gpu) -> str:
+    """The GPU the cells used, and how many the machine has: enough to tell two runs' hardware apart."""
+    if not gpu:
+        return "none recorded"
+    if not isinstance(gpu, str):
+        return str(gpu)
+    n = len(env.get("gpus") or [])
+    extra = [f"{env['gpu_selected_by']} of {n} GPUs" if n > 1 and env.get("gpu_selected_by") else "",
+             f"driver {env['nvidia_driver']}" if env.get("nvidia_driver") else ""]
+    return gpu + (f" ({'; '.join(e for e in extra if e)})" if any(extra) else "")
+
+
 def overview_section(run: Run) -> str:
     m, df = run.manifest, run.df
     env = m.get("environment", {}) or {}
@@ -116,7 +128,7 @@ def overview_section(run: Run) -> str:
     where = [
         ["Host", esc(env.get("host"))], ["CPU", esc(env.get("cpu_model"))],
         ["CPU count / affinity", f"{esc(env.get('cpu_count'))} / {esc(env.get('affinity'))}"],
-        ["GPU", esc(gpu) if gpu else "none recorded"],
+        ["GPU", esc(_gpu_text(env, gpu))],
         ["Platform / Python", f"{esc(env.get('platform'))} / {esc(env.get('python'))}"],
     ]
     when = [

@@ -421,7 +421,9 @@ def hardware_name(manifest: dict, rec) -> str:
         gs = rec.get("gpu_state") if isinstance(rec.get("gpu_state"), dict) else {}
         gpus = env.get("gpus") if isinstance(env.get("gpus"), list) else []
         first = gpus[0] if gpus and isinstance(gpus[0], dict) else {}
-        name = (env.get("gpu_name") or (gs or {}).get("name") or env.get("gpu_model") or first.get("name"))
+        before = (gs or {}).get("before") if isinstance((gs or {}).get("before"), dict) else {}
+        name = (env.get("gpu") or env.get("gpu_name") or before.get("name") or (gs or {}).get("name")
+                or env.get("gpu_model") or first.get("name"))
         return str(name or "CUDA GPU (model not recorded)")
     threads = rec.get("threads")
     t = f", {int(threads)} threads" if _isnum(threads) else ""
