@@ -168,10 +168,9 @@ def child_env(threads: int, scratch: Path) -> dict:
     pythonpath = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
     env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1",
                TMPDIR=str(scratch), PYTHONPATH=pythonpath)
-    # CUDA numbers GPUs fastest first by default, NVML by PCI bus: with one order, an index in
-    # CUDA_VISIBLE_DEVICES names the same GPU in both (bench.measure.nvml.cuda_device_selector).
-    env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
-    return env
+    from bench.measure.nvml import with_pci_order
+
+    return with_pci_order(env)  # so that NVML reads the GPU the cell uses
 
 
 def _start(argv: list[str], env: dict, err_path: Path, server) -> tuple[object, str]:

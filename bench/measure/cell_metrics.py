@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.measure import energy, memory
 from bench.measure.noise import DEFAULT_CV_THRESHOLD, noise_fields
-from bench.measure.nvml import NvmlProbe, gpu_throttled
+from bench.measure.nvml import NvmlProbe, gpu_throttled, with_pci_order
 from bench.measure.roofline import ceilings, min_bytes_moved, roofline_point, spec_for
 
 MACHINE_PEAKS_FILE = "machine_peaks-{device}.json"
@@ -64,9 +64,7 @@ def run_peaks_subprocess(device: str, timeout_s: float = 300) -> dict:
 
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "peaks.json"
-        import os
-
-        env = {**os.environ, "CUDA_DEVICE_ORDER": os.environ.get("CUDA_DEVICE_ORDER", "PCI_BUS_ID")}  # as cells
+        env = with_pci_order(dict(os.environ))  # as the cells run
         proc = subprocess.run([sys.executable, "-m", "bench.measure.cell_metrics", device, str(out)],
                               capture_output=True, text=True, timeout=timeout_s, env=env)
         if proc.returncode != 0 or not out.exists():

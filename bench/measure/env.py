@@ -90,9 +90,8 @@ def gpu_inventory(nvml=None, env=None) -> dict:
         return {}
     env = os.environ if env is None else env
     used = NvmlProbe.open(nvml=nvml, env=env)
-    state = used.state() if used else {}
     kind, key = cuda_device_selector(env)
-    return {"gpus": gpus, "gpu": state.get("name"), "gpu_uuid": state.get("uuid"), "nvidia_driver": driver,
+    return {"gpus": gpus, "gpu": used and used.name(), "gpu_uuid": used and used.uuid(), "nvidia_driver": driver,
             "cuda_visible_devices": env.get("CUDA_VISIBLE_DEVICES"), "gpu_selected_by": f"{kind} {key}"}
 
 

@@ -36,6 +36,17 @@ def decode_throttle(mask: int | None) -> list[str]:
     return [name for bit, name in THROTTLE_BITS.items() if mask & bit]
 
 
+def with_pci_order(env: dict) -> dict:
+    """`env` with CUDA numbering GPUs in PCI bus order, as NVML does, unless it says otherwise.
+
+    CUDA numbers GPUs fastest first by default: with one order, an index in CUDA_VISIBLE_DEVICES
+    names the same GPU to CUDA and to NVML (`cuda_device_selector`). Cells and the peak measurement
+    run under it.
+    """
+    env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    return env
+
+
 def cuda_device_selector(env=None) -> tuple[str, str | int]:
     """How to find, in NVML, the GPU a cell's `cuda:0` is: ("uuid", "GPU-...") or ("index", n).
 
@@ -97,6 +108,10 @@ class NvmlProbe:
         mw = self._q("nvmlDeviceGetPowerUsage")
         return None if mw is None else mw / 1e3
 
+    def uuid(self) -> str | None:
+        u = self._q("nvmlDeviceGetUUID")
+        return u.decode() if isinstance(u, bytes) else u
+
     def used_bytes(self) -> int | None:
         info = self._q("nvmlDeviceGetMemoryInfo")
         return None if info is None else int(info.used)
@@ -114,11 +129,10 @@ class NvmlProbe:
         limit = self._q("nvmlDeviceGetEnforcedPowerLimit")
         mask = self.throttle_mask()
         reasons = decode_throttle(mask)
-        uuid = self._q("nvmlDeviceGetUUID")
         return {
             "name": self.name(),
             "nvml_device": self.selected,
-            "uuid": uuid.decode() if isinstance(uuid, bytes) else uuid,
+            "uuid": self.uuid(),
             "sm_clock_mhz": sm,
             "mem_clock_mhz": mem,
             "temperature_c": self._q("nvmlDeviceGetTemperature", getattr(n, "NVML_TEMPERATURE_GPU", 0)),

@@ -4,7 +4,7 @@ With the TorchScript exporter the batch axis is dynamic, so a batch-linear workl
 text without ragged padding) is traced on one item and the file is shared by every batch size of
 that shape: survey-gpu exports each model once instead of once per batch size, and no export runs
 a batch-64 forward pass on the CPU. Every survey-gpu model was checked to give the torch output at
-another batch size from its one-item export (tests/test_compare_export.py keeps a sample of them).
+another batch size from its one-item export (tests/test_export_batch.py keeps a sample of them).
 """
 
 from __future__ import annotations

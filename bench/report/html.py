@@ -221,6 +221,14 @@ def _names(pairs) -> str:
     return ", ".join(f"{m} ({w})" for m, w in pairs)
 
 
+def _with_alternatives(g: pd.DataFrame, keys: list[str]) -> tuple[pd.DataFrame, list]:
+    """The rows of groups (by `keys`) that ran two or more optimizations, and the groups that ran one:
+    a front or a speedup needs something to compare, and a lone fp32 cell is listed instead."""
+    n_opts = g.groupby(keys)["optimization"].transform("nunique")
+    alone = sorted(g.loc[n_opts < 2, keys].drop_duplicates().itertuples(index=False, name=None))
+    return g[n_opts >= 2], [a[0] if len(keys) == 1 else a for a in alone]
+
+
 def pareto_section(run: Run, colors, markers) -> str:
     ok = run.ok.copy()
     out = ['<section id="pareto"><h2>Pareto frontiers: cost against fidelity</h2>',
@@ -234,9 +242,8 @@ def pareto_section(run: Run, colors, markers) -> str:
     if ok.empty:
         return out[0] + "<p>No cell finished.</p></section>"
     for (target, wl), g in ok.groupby(["target", "workload"], sort=True):
-        n_opts = g.groupby("model")["optimization"].nunique()
-        alone = sorted(n_opts[n_opts < 2].index)
-        g = g[g["model"].isin(n_opts[n_opts >= 2].index)].copy()
+        g, alone = _with_alternatives(g, ["model"])
+        g = g.copy()
         head = f"<h3>Target {esc(target)}, workload {esc(wl)}</h3>"
         left_out = (f'<p class="muted">Single optimization, no front ({len(alone)}): {esc(", ".join(alone))}.</p>'
                     if alone else "")
@@ -292,10 +299,7 @@ def heatmap_section(sp: pd.DataFrame) -> str:
     if sp.empty:
         return out[0] + "<p>No cell has an fp32 baseline with samples.</p></section>"
     for target, g in sp.groupby("target", sort=True):
-        n_opts = g.groupby(["model", "workload"])["optimization"].nunique()
-        alone = sorted(n_opts[n_opts < 2].index)
-        keep = set(n_opts[n_opts >= 2].index)
-        g = g[[(m, w) in keep for m, w in zip(g["model"], g["workload"])]]
+        g, alone = _with_alternatives(g, ["model", "workload"])
         left_out = (f'<p class="muted">fp32 only, nothing to compare ({len(alone)}): {esc(_names(alone))}.</p>'
                     if alone else "")
         out.append(f"<h3>Target {esc(target)}</h3>" + (_figure(plots.speedup_heatmap(g)) if not g.empty else "")
