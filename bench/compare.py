@@ -28,7 +28,7 @@ ENV_KEYS = ["host", "cpu_model", "cpu_count", "platform", "python", "git_commit"
 
 def hardware_change(ea: dict, eb: dict) -> str:
     """What hardware differs between two runs' environments ("" when it is the same, or unknown)."""
-    from bench.report.data import is_missing
+    from bench.report.format import is_missing
 
     key = "gpu" if not (is_missing(ea.get("gpu")) and is_missing(eb.get("gpu"))) else "cpu_model"
     va, vb = ea.get(key), eb.get(key)
@@ -58,7 +58,8 @@ class Comparison:
 
 def compare_runs(run_a: Path, run_b: Path) -> Comparison:
     from bench.measure.stats import compare
-    from bench.report.data import flag, is_missing, load_run
+    from bench.report.data import flag, load_run
+    from bench.report.format import is_missing
 
     a, b = load_run(Path(run_a)), load_run(Path(run_b))
     if a.df.empty or b.df.empty:
@@ -122,7 +123,8 @@ def text_table(cmp: Comparison) -> str:
 def render_html(cmp: Comparison, pct: float | None = None) -> str:
     from bench.report import plots
     from bench.report.assets import CSS, JS, csp
-    from bench.report.html import N, T, _badge, _figure, _table, esc
+    from bench.report.format import esc, table
+    from bench.report.html import N, T, _badge, _figure
 
     rows = []
     for r in sorted(cmp.rows, key=lambda r: -r["change_pct"]):
@@ -144,51 +146,17 @@ def render_html(cmp: Comparison, pct: float | None = None) -> str:
         gate = (f'<p class="bad">Regression gate ({pct:g}%): {len(regs)} cell(s) regressed: '
                 + esc("; ".join(f"{g['cell_id']}: {g['why']}" for g in regs)) + "</p>") if regs else \
             f"<p>Regression gate ({pct:g}%): passed.</p>"
-    env = _table(["", "A", "B"], [[T(k), T(va), T(vb)] for k, va, vb in cmp.env_diff], left=3) if cmp.env_diff \
+    env = table(["", "A", "B"], [[T(k), T(va), T(vb)] for k, va, vb in cmp.env_diff], left=3) if cmp.env_diff \
         else "<p>Same host, CPU, platform, commit and packages.</p>"
     title = f"Comparison: {cmp.b.name} (B) against {cmp.a.name} (A)"
     body = (f"<h1>{esc(title)}</h1>{gate}<p class=\"note\">B/A is the ratio of median latencies with a bootstrap "
             "95% interval; a verdict is significant when the interval excludes 1. Cells are matched by cell id.</p>"
             '<section id="changes"><h2>Changes</h2>' + _figure(plots.forest_plot(sorted(cmp.rows, key=lambda r: -r["change_pct"])))
-            + _table(["cell", "model", "optimization", "target", "A p50 ms", "B p50 ms", "B/A", "95% CI", "change",
+            + table(["cell", "model", "optimization", "target", "A p50 ms", "B p50 ms", "B/A", "95% CI", "change",
                       "verdict"], rows, left=4, tid="compare-table", filterable=True) + "</section>"
             + '<section id="unmatched"><h2>Not compared</h2>'
-            + (_table(["cell", "why"], missing, left=2) if missing else "<p>Every cell matched.</p>") + "</section>"
+            + (table(["cell", "why"], missing, left=2) if missing else "<p>Every cell matched.</p>") + "</section>"
             + f'<section id="environment"><h2>Environment differences</h2>{env}</section>')
     return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{csp()}"><link rel="icon" href="data:,">'
             f"<title>{esc(title)}</title><style>{CSS}</style></head><body>{body}<script>{JS}</script></body></html>")
-
-
-def cmd_compare(args) -> int:
-    if args.fail_on_regression is not None and not args.fail_on_regression >= 0:
-        raise UserError(f"--fail-on-regression takes a percentage >= 0, not {args.fail_on_regression}.")
-    cmp = compare_runs(Path(args.run_a), Path(args.run_b))
-    print(text_table(cmp))
-    out = Path(args.out) if args.out else Path("reports") / f"compare-{cmp.a.name}-vs-{cmp.b.name}"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "index.html").write_text(render_html(cmp, args.fail_on_regression), encoding="utf-8")
-    print(f"Report: {out / 'index.html'}")
-    if args.fail_on_regression is not None and cmp.hardware:
-        print(f"Regression gate not applied: the runs used different hardware ({cmp.hardware}). Their latencies "
-              "are listed above but do not measure a change in the code; runs after this one compare with it.")
-        return 0
-    if args.fail_on_regression is not None:
-        regs = cmp.regressions(args.fail_on_regression)
-        for g in regs:
-            print(f"REGRESSION {g['cell_id']}: {g['why']}")
-        if regs:
-            print(f"{len(regs)} cell(s) regressed by more than {args.fail_on_regression:g}%.")
-            return 1
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("compare", help="compare two runs cell by cell, with confidence intervals")
-    p.add_argument("run_a", help="the reference run directory (A)")
-    p.add_argument("run_b", help="the new run directory (B)")
-    p.add_argument("--out", help="output directory of the HTML (default: reports/compare-A-vs-B)")
-    p.add_argument("--fail-on-regression", type=float, metavar="PCT",
-                   help="exit 1 when a cell is significantly slower in B by more than PCT percent, "
-                        "or finished in A and failed in B")
-    p.set_defaults(fn=cmd_compare)

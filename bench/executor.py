@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.forkserver import die_with_parent
+from bench.record import base_record, checked
 from bench.store import RunStore
 from bench.suite import Cell
 
@@ -39,17 +40,6 @@ CUDA_FORK_ERRORS = re.compile(r"re-initialize CUDA in forked subprocess|CUDA dri
 OOM_PATTERNS = re.compile(r"MemoryError|std::bad_alloc|can(no|')t allocate memory|out of memory|OutOfMemoryError",
                           re.IGNORECASE)
 BENCH_ROOT = Path(__file__).resolve().parents[1]
-
-
-def base_record(cell: Cell, run_id: str) -> dict:
-    return {
-        "run_id": run_id, "cell_id": cell.cell_id, "model": cell.model, "optimization": cell.optimization,
-        "runtime": cell.target.runtime, "device": cell.target.device, "target": cell.target.label,
-        "threads": cell.target.threads, "batch_size": cell.workload.batch_size,
-        "seq_len": cell.workload.seq_len, "image_size": cell.workload.image_size,
-        "workload": cell.workload.label,
-        "steps": [s.label for s in cell.resolved],
-    }
 
 
 def _tail(path: Path, n: int = STDERR_TAIL_LINES) -> str:
@@ -202,7 +192,7 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
     """
     record = base_record(cell, run_id)
     if cell.status == "skipped":
-        return {**record, "status": "skipped", "error": cell.reason}
+        return checked({**record, "status": "skipped", "error": cell.reason})
     work = store.scratch_dir / cell.cell_id
     shutil.rmtree(work, ignore_errors=True)  # a resumed cell starts clean
     work.mkdir(parents=True, exist_ok=True)
@@ -244,11 +234,11 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
     failure = classify(code if code is not None else 0, child, tail, killed)
     common = {"stderr_tail": tail, "cell_wall_s": wall, "failure": failure, **seen}
     if killed == "timeout":
-        return {**record, "status": "timeout", "error": f"exceeded the cell timeout of {cell.measure.timeout_s:g} s",
-                **common}
+        return checked({**record, "status": "timeout",
+                        "error": f"exceeded the cell timeout of {cell.measure.timeout_s:g} s", **common})
     if killed == "oom":
-        return {**record, "status": "failed", **common,
-                "error": f"out of memory: resident memory passed the cell's limit of {limit_mb} MB; killed"}
+        return checked({**record, "status": "failed", **common,
+                        "error": f"out of memory: resident memory passed the cell's limit of {limit_mb} MB; killed"})
     if code < 0:
         why = f"crashed: killed by {_signal_name(code)}"
         if code == -signal.SIGKILL:
@@ -259,17 +249,17 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
                    "harness sends and the kernel's OOM killer does")
         elif failure == "oom":
             why = f"out of memory: killed by {_signal_name(code)}"
-        return {**record, "status": "failed", "error": why, **common}
+        return checked({**record, "status": "failed", "error": why, **common})
     if not child:
         oom = "out of memory: " if failure == "oom" else ""
-        return {**record, "status": "failed", **common,
-                "error": f"{oom}cell process exited with status {code} and wrote no record"}
+        return checked({**record, "status": "failed", **common,
+                        "error": f"{oom}cell process exited with status {code} and wrote no record"})
     if child.get("status") != "ok":
         child["stderr_tail"] = tail
         if failure == "oom" and not str(child.get("error", "")).startswith("out of memory"):
             limit = f" (limit {limit_mb} MB)" if limit_mb else ""
             child["error"] = f"out of memory{limit}: {child.get('error')}"
-    return {**record, **child, "failure": failure, "cell_wall_s": child.get("cell_wall_s", wall), **seen}
+    return checked({**record, **child, "failure": failure, "cell_wall_s": child.get("cell_wall_s", wall), **seen})
 
 
 def forked_cuda_failure(rec: dict) -> bool:

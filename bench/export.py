@@ -64,7 +64,7 @@ def pb_stats(samples_s: list[float]) -> dict:
 
 
 def _plain(v):
-    from bench.report.data import is_missing
+    from bench.report.format import is_missing
 
     if is_missing(v):
         return None
@@ -117,18 +117,3 @@ def export(run_dir: Path, fmt: str, out: Path) -> int:
     out.write_text(json.dumps(doc, indent=1, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)),
                    encoding="utf-8")
     return len(doc["benchmarks"])
-
-
-def cmd_export(args) -> int:
-    n = export(Path(args.run_dir), args.format, Path(args.output))
-    what = "records" if args.format == "csv" else "benchmarks"
-    print(f"Wrote {n} {what} to {args.output}")
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("export", help="export a run as pytest-benchmark JSON or CSV")
-    p.add_argument("run_dir")
-    p.add_argument("--format", choices=["pytest-benchmark", "csv"], required=True)
-    p.add_argument("-o", "--output", required=True, help="file to write")
-    p.set_defaults(fn=cmd_export)

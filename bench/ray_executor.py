@@ -21,7 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.errors import UserError
-from bench.executor import base_record, check_interrupted, run_cell_process
+from bench.executor import check_interrupted, run_cell_process
+from bench.record import base_record, checked
 from bench.store import RunStore
 from bench.suite import Cell
 
@@ -86,13 +87,12 @@ def run_task(cell_json: dict, run_dir: str, run_id: str, driver_node: str, keep_
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-    rec.update(executor="ray", ray_node_id=node, host=socket.gethostname())
-    return rec
+    return checked({**rec, "executor": "ray", "ray_node_id": node, "host": socket.gethostname()})
 
 
 def _task_failed(cell: Cell, run_id: str, why: str) -> dict:
-    return {**base_record(cell, run_id), "status": "failed", "failure": "scheduling",
-            "error": why, "executor": "ray"}
+    return checked({**base_record(cell, run_id), "status": "failed", "failure": "scheduling",
+                    "error": why, "executor": "ray"})
 
 
 def run_on_ray(cells: list[Cell], store: RunStore, run_id: str, emit: Callable[[Cell, dict], None], *,
@@ -113,7 +113,7 @@ def run_on_ray(cells: list[Cell], store: RunStore, run_id: str, emit: Callable[[
     try:
         for cell in cells:
             if cell.status == "skipped":
-                emit(cell, {**base_record(cell, run_id), "status": "skipped", "error": cell.reason})
+                emit(cell, checked({**base_record(cell, run_id), "status": "skipped", "error": cell.reason}))
                 continue
             opts = task_options(cell)
             why = infeasible(opts, nodes)

@@ -2,13 +2,18 @@
 
 Each entry is a spec object with a `name`; registering happens where the thing is defined
 (one small file per family), so adding one never means editing a central if-chain.
+
+A spec names its implementation as a "package.module:attribute" string, resolved by `load` when
+it first runs: checking a suite then reads every spec without importing torch or ONNX Runtime.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
-from typing import Generic, TypeVar
+import functools
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 from bench.errors import UserError
 
@@ -46,3 +51,30 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         return sorted(self._items)
+
+
+@functools.cache
+def load(target: str) -> Any:
+    """The object a "package.module:attribute" string names, imported on first use.
+
+    A module that exists but fails on a missing dependency of its own re-raises that error as it
+    is, so a missing torchao is not misreported as a misspelt target.
+    """
+    module_name, sep, attribute = target.partition(":")
+    if not (sep and module_name and attribute):
+        raise ImportError(f"cannot load {target!r}: expected 'package.module:attribute'")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name is None or not (module_name == e.name or module_name.startswith(e.name + ".")):
+            raise
+        raise ImportError(f"cannot load {target!r}: there is no module {e.name!r}") from e
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ImportError(f"cannot load {target!r}: module {module_name!r} has no attribute {attribute!r}") from None
+
+
+def resolve(impl: str | Callable) -> Callable:
+    """A spec's implementation: the callable itself, or the one its "module:attribute" string names."""
+    return load(impl) if isinstance(impl, str) else impl

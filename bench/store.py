@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from bench.errors import UserError
+from bench.fsio import atomic_write, atomic_write_text
 
 # Stable column order for tables and exports; a record may hold more (environment per cell).
 COLUMNS = [
@@ -51,15 +52,6 @@ def check_run_id(run_id: str) -> str:
     if not RUN_ID.match(run_id) or ".." in run_id:
         raise UserError(f"Run id {run_id!r} is not allowed: use letters, digits, '.', '_' and '-' only.")
     return run_id
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def inside(root: Path, path: Path) -> Path:
@@ -137,7 +129,9 @@ class RunStore:
 
     # manifest -----------------------------------------------------------------
     def write_manifest(self, manifest: dict) -> None:
-        atomic_write_text(self.dir / "manifest.json", json.dumps(manifest, indent=2, default=str))
+        from bench.manifest import validate
+
+        atomic_write_text(self.dir / "manifest.json", json.dumps(validate(manifest), indent=2, default=str))
 
     def manifest(self) -> dict:
         return read_manifest(self.dir)
@@ -154,10 +148,8 @@ class RunStore:
         df, _ = load_records(self.dir)
         if not df.empty:
             flat = flat_table(df)
-            tmp = self.dir / f".records.parquet.tmp{os.getpid()}"
-            flat.to_parquet(tmp, index=False)
-            os.replace(tmp, self.dir / "records.parquet")
-            flat.to_csv(self.dir / "records.csv", index=False)
+            atomic_write(self.dir / "records.parquet", lambda tmp: flat.to_parquet(tmp, index=False))
+            atomic_write(self.dir / "records.csv", lambda tmp: flat.to_csv(tmp, index=False))
 
     def finished_records(self) -> dict[str, dict]:
         """Readable records by cell id; torn ones are left out, so their cells run again."""
@@ -207,11 +199,20 @@ def read_manifest(run_dir: Path) -> dict:
         manifest = json.loads(p.read_text())
     except FileNotFoundError:
         raise UserError(f"{str(run_dir)!r} is not a run directory: it has no manifest.json.") from None
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"The manifest of {str(run_dir)!r} cannot be read: {e}.") from None
     if not isinstance(manifest, dict):
         raise UserError(f"The manifest of {str(run_dir)!r} is not a JSON object.")
-    return manifest
+    from pydantic import ValidationError
+
+    from bench.manifest import validate
+
+    try:
+        return validate(manifest)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "the manifest"
+        raise UserError(f"The manifest of {str(run_dir)!r} is not valid: {where}: {err['msg']}.") from None
 
 
 def _read_record(p: Path) -> dict | str:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bench.chains import Step, chain_label, parse_chain, parse_step  # noqa: F401  (re-exported)
 from bench.errors import UserError
 from bench.measure.noise import DEFAULT_CV_THRESHOLD
+from bench.modality import MODALITIES
 from bench.optimize import OPTIMIZATIONS
 from bench.optimize.base import CONVERSIONS
 from bench.runtime import RUNTIMES
@@ -256,18 +257,6 @@ def parse_suite(text: str, source: str = "<suite>") -> Suite:
         raise UserError(f"{source}: {e}") from None
 
 
-def _workloads(suite: Suite, modality: str, default_size: int) -> list[Workload]:
-    w = suite.workloads
-    if modality == "text":
-        return [Workload(b, seq_len=s, real_lengths=None if r is None else (min(r[0], s), min(r[1], s)))
-                for b in w.batch_sizes for s in w.seq_lens for r in w.real_lengths]
-    if modality == "decoder":
-        return [Workload(b, seq_len=p, new_tokens=n) for b in w.batch_sizes
-                for p in (w.prompt_lens or w.seq_lens) for n in w.new_tokens]
-    sizes = w.image_sizes or [default_size]
-    return [Workload(b, image_size=s) for b in w.batch_sizes for s in sizes]
-
-
 def _unsupported(opt, model) -> str:
     """Why an optimization's declared modalities exclude this model, or ""."""
     if opt.modalities is not None and model.modality not in opt.modalities:
@@ -339,7 +328,7 @@ def expand(suite: Suite) -> Plan:
     seen: set[str] = set()
     for model_name in suite.models:
         model = MODELS.get(model_name)
-        for workload in _workloads(suite, model.modality, model.default_size):
+        for workload in MODALITIES.get(model.modality).workloads(suite.workloads, model.default_size):
             for steps in suite.optimizations:
                 for target in targets:
                     cell = Cell(model_name, steps, target, workload, suite.measure)

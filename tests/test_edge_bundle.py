@@ -28,7 +28,7 @@ FAST = ["--min-time-s", "0.05", "--max-time-s", "0.5", "--min-samples", "5", "--
 def edge_run(tmp_path_factory):
     """One emulated cell, run in-process by the cell code, stored in a run directory."""
     from bench.cell import run_cell
-    from bench.executor import base_record
+    from bench.record import base_record
     from bench.store import RunStore
     from bench.suite import expand, parse_suite
 
@@ -196,3 +196,24 @@ def test_runner_chooses_providers_the_device_has():
     chosen, why = choose_providers(trt, ["CPUExecutionProvider"])
     assert chosen is None and "TensorrtExecutionProvider is not in this ONNX Runtime build" in why
     assert ROOT.joinpath("bench/edge/runner.py").read_text().count("import bench") == 0
+
+
+def test_bundle_counts_a_pruned_model_as_the_cell_does(tmp_path):
+    """One pipeline: the bundle's static metrics for a head-pruned DeiT are the cell path's (the
+    bundle once counted the unpruned model: 1.254 GMACs and 5.72M parameters for 0.902 and 4.53M)."""
+    from bench.edge.bundle import export_bundle
+    from bench.pipeline import PhaseTimer, optimize, prepare, static_fields
+    from bench.suite import expand, parse_suite
+
+    suite = tmp_path / "pruned.yaml"
+    suite.write_text("name: pruned-edge\nmodels: [deit-ti]\noptimizations: ['prune-heads(ratio=0.5)']\n"
+                     "targets: [{runtime: onnxruntime-edge, options: {profile: rpi5}}]\n")
+    cell = expand(parse_suite(suite.read_text())).runnable[0]
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    prep = prepare(cell, tmp_path / "cache", scratch, PhaseTimer())
+    cell_static = static_fields(prep, optimize(prep, PhaseTimer()))
+    rec = export_bundle(suite, tmp_path / "bundle")["cells"][0]["record"]
+    assert rec["macs"] == cell_static["macs"] and rec["params"] == cell_static["params"]
+    assert rec["macs"] == pytest.approx(0.902e9, rel=0.01) and rec["params"] == pytest.approx(4.53e6, rel=0.01)
+    assert rec["macs"] < 0.75 * prep.spec.closed_form_macs(cell.workload)  # not the unpruned model's

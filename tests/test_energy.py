@@ -88,8 +88,11 @@ def test_energy_fields_choose_the_best_source_and_label_it():
     f = energy.energy_fields(counter_j_per_call=None, counter_source=None, analytic_j=None, tdp_j=1.0,
                              items=1, item_unit="image")
     assert f["energy_source"] == "tdp-x-time"
-    assert energy.items_per_inference("text", 2, 128) == (256, "token")
-    assert energy.items_per_inference("vision", 8, None) == (8, "image")
+    from bench.modality import MODALITIES
+    from bench.zoo.base import Workload
+
+    assert MODALITIES.get("text").items(Workload(2, seq_len=128)) == (256, "token")
+    assert MODALITIES.get("vision").items(Workload(8, image_size=224)) == (8, "image")
     assert energy.tdp_energy_j(70, 0.01) == pytest.approx(0.7)
 
 

@@ -420,11 +420,11 @@ def test_real_lengths_workload_and_fidelity_on_real_tokens():
     assert x["attention_mask"].sum(1).min() >= 4 and x["attention_mask"].sum(1).max() <= 6
     assert (x["input_ids"][x["attention_mask"] == 0] == 0).all()
     out, ref = torch.zeros(3, 10, 2).numpy(), torch.ones(3, 10, 2).numpy()
-    rec = {}
-    a, b = varlen.real_token_outputs(out, ref, x, rec)
+    a, b, rec = varlen.real_token_outputs(out, ref, x)
     assert a.shape == (rec["real_tokens"], 2) == b.shape
     full = spec.inputs(Workload(3, seq_len=10))
-    assert varlen.real_token_outputs(out, ref, full)[0].shape == (3, 10, 2)
+    a, _, rec = varlen.real_token_outputs(out, ref, full)
+    assert a.shape == (3, 10, 2) and rec == {}
 
 
 def test_suite_real_lengths_schema():

@@ -1,4 +1,4 @@
-"""`bench summary RUN_DIR --markdown`: the headline table a CI job summary shows."""
+"""`bench summary RUN_DIR [--format markdown|text]`: the headline table a CI job summary shows."""
 
 from bench.store import RunStore
 
@@ -26,6 +26,30 @@ def test_headline_table(tmp_path, cli):
     bad = cli("summary", tmp_path / "nope")
     assert bad.returncode == 2 and "not a run directory" in bad.stderr
 
+
+
+def test_text_format_is_the_same_table_aligned(tmp_path, cli):
+    """`--format text` is for a terminal: the same rows and lines, columns padded instead of piped."""
+    store = RunStore.create(tmp_path, "r")
+    store.write_manifest({"run_id": "r", "suite_name": "survey-gpu"})
+    store.write_record(rec("a", "fp32", 4.0, error=None))
+    store.write_record(rec("b", "fp16 | cast", 2.0, error=None))
+    store.write_record(rec("c", "fp8", None, status="failed", error="RuntimeError: no fp8 kernels on sm_80"))
+    res = cli("summary", store.dir, "--format", "text")
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == "Run `r` (suite survey-gpu)" and "2 ok, 1 failed, 0 timeout, 0 skipped" in lines
+    head = next(i for i, x in enumerate(lines) if x.startswith("model "))
+    assert lines[head].split() == ["model", "optimization", "target", "workload", "p50", "ms", "95%", "CI",
+                                   "speedup", "vs", "fp32", "GMACs", "cosine"]
+    assert set(lines[head + 1]) == {"-", " "}
+    rows = lines[head + 2:head + 4]
+    assert rows[0] == "bert-base  fp16 | cast   torch-cuda  b1-s128    2.000  1.8 to 2.2            2.00x  11.17  1.00000"
+    assert rows[1] == "bert-base  fp32          torch-cuda  b1-s128    4.000  3.6 to 4.4            1.00x  11.17  1.00000"
+    assert len({len(x) for x in lines[head:head + 4]}) == 1  # aligned: every line of the table as wide
+    assert "|" not in lines[head] and "- `c` (failed): RuntimeError: no fp8 kernels on sm_80" in lines
+    assert cli("summary", store.dir).stdout == cli("summary", store.dir, "--format", "markdown").stdout \
+        == cli("summary", store.dir, "--markdown").stdout  # the old flag still works, as the CI job uses it
 
 def test_the_summary_and_the_report_say_where_the_time_went(tmp_path, cli):
     """The GPU suite's 20-minute budget is checked on every scheduled run: wall time, the median

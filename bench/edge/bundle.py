@@ -46,31 +46,16 @@ def edge_cells(plan) -> list:
 
 
 def _build_artifact(cell, work: Path):
-    """Build, optimize and count one cell as bench.cell does: (artifact, inputs, reference, record)."""
-    from bench.cell import reference_output, static_metrics, weight_bytes
-    from bench.optimize import OPTIMIZATIONS, Artifact, Context
-    from bench.zoo import MODELS
+    """Build, optimize and count one cell through the cell pipeline: (artifact, inputs, reference, record)."""
+    from bench.pipeline import PhaseTimer, optimize, prepare, static_fields
 
-    spec = MODELS.get(cell.model)
-    seed = cell.measure.seed
-    inputs = spec.inputs(cell.workload, seed)
     scratch = work / "scratch" / cell.cell_id
     scratch.mkdir(parents=True, exist_ok=True)
-    ctx = Context(spec, cell.workload, inputs, "cpu", scratch, work / "cache", seed)
-    ref = reference_output(spec, cell.workload, inputs, ctx.cache, seed)
-    artifact = Artifact(kind="torch", module=spec.build(seed))
-    applied: list[str] = []
-    static = None
-    for step in cell.resolved:
-        opt = OPTIMIZATIONS.get(step.name)
-        if static is None and artifact.kind == "torch" and (opt.changes_numerics or opt.produces != "torch"):
-            static = static_metrics(spec, artifact, ctx, applied)
-        artifact = opt.apply(artifact, opt.parse_params(step.params), ctx)
-        if opt.changes_shapes:
-            applied.append(step.label)
-    record = {"family": spec.family, "modality": spec.modality, **(static or {}),
-              "weight_bytes": weight_bytes(artifact), "precision": artifact.precision}
-    return artifact, inputs, ref, record
+    phases = PhaseTimer()
+    prep = prepare(cell, work / "cache", scratch, phases, device="cpu")
+    opt = optimize(prep, phases)
+    record = {"family": prep.spec.family, "modality": prep.spec.modality, **static_fields(prep, opt)}
+    return opt.artifact, prep.inputs, prep.reference.output, record
 
 
 def _onnx_input_names(path: Path) -> list[str]:
@@ -93,8 +78,8 @@ def _copy_model(src: Path, models_dir: Path) -> str:
 
 def export_bundle(suite_path: str | Path, out: str | Path) -> dict:
     from bench.edge.projection import project
-    from bench.executor import base_record
     from bench.hardware import get_device
+    from bench.record import base_record
     from bench.runtime.ort import provider_name
     from bench.suite import expand, load_suite
 
@@ -127,8 +112,7 @@ def export_bundle(suite_path: str | Path, out: str | Path) -> dict:
                 feeds[name] = f"inputs/{cell.cell_id}/{name}.npy"
             (out / "reference").mkdir(exist_ok=True)
             np.save(out / "reference" / f"{cell.cell_id}.npy", ref)
-            base = base_record(cell, run_id="")
-            base.pop("run_id")
+            base = base_record(cell, None)
             base.update(record, edge_profile=profile.name, edge_device=profile.device, bundle_id=bundle_id)
             bytes_moved = record["weight_bytes"] + sum(inputs[n].numpy().nbytes for n in feeds) + ref.nbytes
             if record.get("flops"):

@@ -14,6 +14,7 @@ import os
 import time
 from pathlib import Path
 
+from bench.fsio import cached_json, write_json
 from bench.measure import energy, memory
 from bench.measure.noise import DEFAULT_CV_THRESHOLD, noise_fields
 from bench.measure.nvml import NvmlProbe, gpu_throttled, with_pci_order
@@ -27,9 +28,7 @@ RAPL_WINDOW_S = 0.2
 def write_machine_peaks(cache_dir: Path, peaks: dict) -> None:
     path = Path(cache_dir) / MACHINE_PEAKS_FILE.format(device=peaks["device"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(peaks))
-    os.replace(tmp, path)
+    write_json(path, peaks)
 
 
 def read_machine_peaks(cache_dir: Path, device: str) -> dict | None:
@@ -160,7 +159,7 @@ class CellProbe:
                 "energy_window_s": seconds, "energy_window_calls": calls,
                 "energy_idle_w_subtracted": self.meter.idle_w if getattr(self.meter, "idle_subtracted", False) else None}
 
-    def derived(self, record: dict, *, modality: str, batch_size: int, seq_len: int | None, inputs, output,
+    def derived(self, record: dict, *, items: int, item_unit: str, inputs, output,
                 noise_threshold_cv: float = DEFAULT_CV_THRESHOLD) -> dict:
         """Noise, roofline and energy fields from what the record already holds."""
         rec: dict = {}
@@ -184,12 +183,11 @@ class CellProbe:
         cores = spec.extra.get("cores") if spec else None
         if tdp and spec.kind == "cpu" and cores and threads:
             tdp = tdp * min(threads, cores) / cores
-        items, unit = energy.items_per_inference(modality, batch_size, seq_len)
         rec.update(energy.energy_fields(
             counter_j_per_call=record.get("energy_counter_j_per_call"),
             counter_source=record.get("energy_counter_source"),
             analytic_j=energy.analytic_energy_j(record.get("macs"), bytes_moved, dtype),
-            tdp_j=energy.tdp_energy_j(tdp, p50_s), items=items, item_unit=unit))
+            tdp_j=energy.tdp_energy_j(tdp, p50_s), items=items, item_unit=item_unit))
         rec["energy_tdp_w"] = tdp
         rec["energy_spec_device"] = spec.name if spec else None
         return rec
@@ -197,19 +195,16 @@ class CellProbe:
 
 def activation_estimate(module, inputs, cache: Path, key: str) -> int | None:
     """`memory.activation_bytes_estimate`, computed once per model, workload and shape-changing chain."""
+    def compute() -> dict:
+        try:
+            return {"activation_bytes_estimate": memory.activation_bytes_estimate(module, inputs)}
+        except Exception:  # an estimate is not worth failing a cell over (and is not cached)
+            return {"activation_bytes_estimate": None}
+
     path = Path(cache) / "activations" / f"{key}.json"
-    try:
-        return int(json.loads(path.read_text())["activation_bytes_estimate"])
-    except (OSError, json.JSONDecodeError, KeyError):
-        pass
-    try:
-        value = memory.activation_bytes_estimate(module, inputs)
-    except Exception:  # an estimate is not worth failing a cell over
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"activation_bytes_estimate": value}))
-    os.replace(tmp, path)
+    value = cached_json(path, compute)["activation_bytes_estimate"]
+    if value is None:
+        path.unlink(missing_ok=True)
     return value
 
 

@@ -14,16 +14,16 @@ comparisons read TPOT; TTFT has its own fields.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from bench.fsio import cached_npy
 from bench.measure.flops import count_macs
 from bench.measure.stats import bootstrap_ci, relative_ci_halfwidth
-from bench.measure.timer import TimerSettings, Timing
+from bench.measure.timer import SamplingRule, TimerSettings, Timing
 from bench.zoo.decoders import DECODERS, new_cache
 
 
@@ -78,17 +78,12 @@ def reference_tokens(spec, workload, inputs, cache_dir, seed: int, fresh=None) -
 
     `fresh` may be the model as just built (before any optimization), to save building it twice.
     """
-    path = cache_dir / "reference" / f"{spec.name}-{workload.label}-seed{seed}-tokens.npy"
-    if path.exists():
-        return np.load(path)
-    check_context(spec, workload)
-    module = fresh if fresh is not None else spec.build(seed)
-    _, _, tokens, _ = generate(module, inputs["input_ids"], workload.new_tokens)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npy")
-    np.save(tmp, tokens.numpy())
-    os.replace(tmp, path)
-    return tokens.numpy()
+    def compute():
+        check_context(spec, workload)
+        module = fresh if fresh is not None else spec.build(seed)
+        return generate(module, inputs["input_ids"], workload.new_tokens)[2].numpy()
+
+    return cached_npy(cache_dir / "reference" / f"{spec.name}-{workload.label}-seed{seed}-tokens.npy", compute)
 
 
 def decode_static(spec, module, ctx) -> dict:
@@ -129,29 +124,24 @@ def measure_decode(spec, module, inputs, workload, settings: TimerSettings, devi
     n = workload.new_tokens
     clock = time.perf_counter
     t0 = clock()
-    n_warm = 0
-    while n_warm < max(1, settings.warmup_iters) or clock() - t0 < settings.warmup_s:
-        generate(module, ids, n, sync)
-        n_warm += 1
+    rule = SamplingRule(settings)
+    n_warm = rule.warm_up(lambda: generate(module, ids, n, sync), min_iters=1)  # one at least: lazy init
 
     ttfts: list[float] = []
     tpots: list[float] = []
     totals: list[float] = []
-    start = clock()
-    target_met = False
-    while True:
-        ttft, steps, tokens, cache = generate(module, ids, n, sync)
+    last: dict = {}
+
+    def rep() -> None:
+        ttft, steps, last["tokens"], last["cache"] = generate(module, ids, n, sync)
         ttfts.append(ttft)
         tpots.extend(steps)
         totals.append(ttft + sum(steps))
-        elapsed = clock() - start
-        if elapsed >= settings.max_time_s or len(tpots) >= settings.max_samples:
-            target_met = max(relative_ci_halfwidth(tpots), relative_ci_halfwidth(ttfts)) <= settings.target_rel_ci
-            break
-        if elapsed >= settings.min_time_s and len(tpots) >= settings.min_samples and len(ttfts) >= 5:
-            if max(relative_ci_halfwidth(tpots), relative_ci_halfwidth(ttfts)) <= settings.target_rel_ci:
-                target_met = True
-                break
+
+    # Both medians must reach the precision target (a TTFT median needs 5 repetitions at least).
+    target_met = rule.sample(rep, count=tpots.__len__,
+                             precision=lambda: max(relative_ci_halfwidth(tpots), relative_ci_halfwidth(ttfts)))
+    tokens, cache = last["tokens"], last["cache"]
 
     b, p = workload.batch_size, workload.seq_len
     positions = p + n - 1  # the last generated token is never fed back

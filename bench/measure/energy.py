@@ -160,13 +160,6 @@ def tdp_energy_j(tdp_w: float | None, seconds: float | None) -> float | None:
     return tdp_w * seconds
 
 
-def items_per_inference(modality: str, batch_size: int, seq_len: int | None) -> tuple[int, str]:
-    """Images per batch for vision, tokens per batch for text."""
-    if modality == "vision" or not seq_len:
-        return batch_size, "image"
-    return batch_size * seq_len, "token"
-
-
 def energy_fields(*, counter_j_per_call: float | None, counter_source: str | None, analytic_j: float | None,
                   tdp_j: float | None, items: int, item_unit: str) -> dict:
     if counter_j_per_call is not None:

@@ -130,36 +130,63 @@ def calibrate_block(fn, clock, fastest_ns: float, overhead_ns: float, limit: flo
     return min(block, MAX_BLOCK)
 
 
+class SamplingRule:
+    """Warm-up and stopping, shared by every timed loop (per-call timing here, generation in
+    bench.measure.decode), so that "how long and how many" means the same for every cell.
+
+    Warm-up runs until both `warmup_iters` steps and `warmup_s` seconds have passed. Sampling then
+    stops at the maximum time or sample count (target met or not), or once the minimum time and
+    sample count are reached and the precision is within the target; the precision costs a
+    bootstrap, so it is checked at geometrically spaced sample counts.
+    """
+
+    def __init__(self, settings: TimerSettings):
+        self.settings = settings
+
+    def warm_up(self, step: Callable[[], object], min_iters: int = 0) -> int:
+        s, wall = self.settings, time.perf_counter
+        t0, n = wall(), 0
+        while n < max(s.warmup_iters, min_iters) or wall() - t0 < s.warmup_s:
+            step()
+            n += 1
+        return n
+
+    def sample(self, step: Callable[[], object], count: Callable[[], int], precision: Callable[[], float]) -> bool:
+        """Run `step` until the rule says stop; whether the precision target was met."""
+        s, wall = self.settings, time.perf_counter
+        start = wall()
+        next_check = s.min_samples
+        while True:
+            step()
+            elapsed, n = wall() - start, count()
+            if n >= s.max_samples or elapsed >= s.max_time_s:
+                return precision() <= s.target_rel_ci
+            if n >= max(next_check, s.min_samples) and elapsed >= s.min_time_s:
+                next_check = int(n * 1.5) + 1
+                if precision() <= s.target_rel_ci:
+                    return True
+
+
 def time_callable(fn: Callable[[], object], settings: TimerSettings, sync: Callable[[], None] | None = None,
                   clock=None) -> Timing:
     clock = clock or PerfCounterClock(sync)
+    rule = SamplingRule(settings)
     wall = time.perf_counter
     t0 = wall()
-    n_warm = 0
     fastest_ns = math.inf
-    while n_warm < settings.warmup_iters or wall() - t0 < settings.warmup_s:
-        fastest_ns = min(fastest_ns, clock.time_block(fn, 1) * 1e6)
-        n_warm += 1
 
+    def warm() -> None:
+        nonlocal fastest_ns
+        fastest_ns = min(fastest_ns, clock.time_block(fn, 1) * 1e6)
+
+    n_warm = rule.warm_up(warm)
     overhead = clock_overhead_ns()
     block = settings.block_size or calibrate_block(fn, clock, fastest_ns, overhead)
 
     samples: list[float] = []
     start = wall()
-    next_check = settings.min_samples
-    target_met = False
-    while True:
-        samples.append(clock.time_block(fn, block) / block)
-        elapsed = wall() - start
-        if len(samples) >= settings.max_samples or elapsed >= settings.max_time_s:
-            target_met = relative_ci_halfwidth(samples) <= settings.target_rel_ci
-            break
-        if len(samples) >= max(next_check, settings.min_samples) and elapsed >= settings.min_time_s:
-            # Checking costs a bootstrap; do it at geometrically spaced sample counts.
-            next_check = int(len(samples) * 1.5) + 1
-            if relative_ci_halfwidth(samples) <= settings.target_rel_ci:
-                target_met = True
-                break
+    target_met = rule.sample(lambda: samples.append(clock.time_block(fn, block) / block), count=samples.__len__,
+                             precision=lambda: relative_ci_halfwidth(samples))
     return Timing(samples, target_met, n_warm, wall() - t0, mode="blocked" if block > 1 else "per-call",
                   block_size=block, clock=clock.name, clock_overhead_ns=overhead, timed_s=wall() - start,
                   calls=len(samples) * block)

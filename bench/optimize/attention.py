@@ -21,24 +21,16 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from bench.optimize import arch
-from bench.optimize.base import Artifact, Context, register
+from bench.optimize.base import Artifact, Context
+from bench.optimize.specs.attention import SDPA_BACKENDS, WindowParams
 
-FLASH = "Dao et al., FlashAttention (NeurIPS 2022); survey Sec. VIII (hardware-level optimization)"
-MEM_EFF = "Rabe & Staats, Self-attention Does Not Need O(n^2) Memory (arXiv:2112.05682, 2021)"
-KATHAROPOULOS = "Katharopoulos et al., Transformers are RNNs: Fast Autoregressive Transformers with Linear Attention (ICML 2020)"
-LONGFORMER = "Beltagy et al., Longformer: The Long-Document Transformer (arXiv:2004.05150, 2020): sliding-window attention"
-
-BACKENDS = {
-    "math": (SDPBackend.MATH, ("cpu", "cuda"), "Vaswani et al., Attention Is All You Need (NeurIPS 2017)"),
-    "flash": (SDPBackend.FLASH_ATTENTION, ("cpu", "cuda"), FLASH),
-    "efficient": (SDPBackend.EFFICIENT_ATTENTION, ("cuda",), MEM_EFF),
-    "cudnn": (SDPBackend.CUDNN_ATTENTION, ("cuda",), "NVIDIA cuDNN fused attention (cuDNN 9 frontend)"),
-}
+# name: (SDPBackend, devices, paper), the kernel resolved from the name its spec declares.
+BACKENDS = {name: (getattr(SDPBackend, kernel), devices, paper)
+            for name, (kernel, devices, paper) in SDPA_BACKENDS.items()}
 
 
 class PinnedBackend(nn.Module):
@@ -53,20 +45,21 @@ class PinnedBackend(nn.Module):
             return self.module(*args, **inputs)
 
 
-def _register_backend(name: str) -> None:
-    backend, devices, paper = BACKENDS[name]
+def _pinned(name: str):
+    """The apply function of `sdpa-<name>`: one per backend, since a spec names its function."""
+    backend = BACKENDS[name][0]
 
     def apply(artifact: Artifact, params, ctx: Context) -> Artifact:
         return artifact.evolve(module=PinnedBackend(artifact.module, backend),
                                notes=[*artifact.notes, f"sdpa-{name}"])
 
-    register(f"sdpa-{name}", devices=devices, exportable=False, paper=paper,
-             description=f"Pin scaled_dot_product_attention to the {name} backend "
-                         f"(exists on {', '.join(devices)}).")(apply)
+    return apply
 
 
-for _name in BACKENDS:
-    _register_backend(_name)
+sdpa_math = _pinned("math")
+sdpa_flash = _pinned("flash")
+sdpa_efficient = _pinned("efficient")
+sdpa_cudnn = _pinned("cudnn")
 
 
 def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -89,10 +82,6 @@ def linear_attention_quadratic(q, k, v, mask=None):
     return (w / w.sum(-1, keepdim=True)) @ v
 
 
-@register("linear-attention", families=("bert", "vit"), changes_shapes=True, changes_numerics=True,
-          paper=KATHAROPOULOS,
-          description="Softmax attention replaced by elu+1 linear attention (an approximation, "
-                      "linear in sequence length).")
 def linear_attention_opt(artifact: Artifact, params, ctx: Context) -> Artifact:
     return artifact.evolve(module=arch.FunctionalEncoder(artifact.module, linear_attention),
                            notes=[*artifact.notes, "linear-attention"])
@@ -106,11 +95,6 @@ def linear_attention_closed_form(spec, workload) -> tuple[int, int]:
     d = h // heads
     per_layer = 2 * tokens * d * h + tokens * h - 2 * tokens * tokens * h
     return params, macs + workload.batch_size * n * per_layer
-
-
-class WindowParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    window: int = Field(default=16, ge=0)  # token i sees tokens j with |i - j| <= window
 
 
 def band_mask(n: int, window: int, device=None) -> torch.Tensor:
@@ -129,10 +113,6 @@ def windowed(window: int):
     return attend
 
 
-@register("windowed-attention", params=WindowParams, families=("bert", "vit"), changes_numerics=True,
-          paper=LONGFORMER,
-          description="Sliding-window attention (|i-j| <= window) via a masked dense kernel: fidelity "
-                      "of local attention, not its speed; exact when the window covers the sequence.")
 def windowed_attention(artifact: Artifact, params: WindowParams, ctx: Context) -> Artifact:
     return artifact.evolve(module=arch.FunctionalEncoder(artifact.module, windowed(params.window)),
                            notes=[*artifact.notes, f"windowed-attention({params.window})"])

@@ -3,6 +3,9 @@
 An optimization consumes an artifact of one kind ("torch": an nn.Module, or "onnx": a model file)
 and produces one. Declaring the kinds, families and devices lets `bench plan` reject an
 impossible chain with a reason, before anything runs.
+
+A spec is plan-time data and this module imports no torch: the implementation is a
+"module:function" string (bench/optimize/specs/ declares them), imported when a cell applies it.
 """
 
 from __future__ import annotations
@@ -10,13 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from pydantic import BaseModel, ConfigDict
 
-from bench.registry import Registry
-from bench.zoo.base import ModelSpec, Workload
+from bench.registry import Registry, resolve
+
+if TYPE_CHECKING:
+    import torch
+
+    from bench.zoo.base import ModelSpec, Workload
 
 
 class NoParams(BaseModel):
@@ -55,7 +61,8 @@ class Context:
 @dataclass(frozen=True)
 class OptimizationSpec:
     name: str
-    apply: Callable[[Artifact, Any, Context], Artifact]
+    # "bench.optimize.<family>:<function>", or the function itself (tests and plugins register callables).
+    impl: str | Callable[[Artifact, Any, Context], Artifact]
     consumes: str = "torch"
     produces: str = "torch"
     params: type[BaseModel] = NoParams
@@ -71,6 +78,9 @@ class OptimizationSpec:
     def parse_params(self, raw: dict | None) -> BaseModel:
         return self.params(**(raw or {}))
 
+    def apply(self, artifact: Artifact, params: BaseModel, ctx: Context) -> Artifact:
+        return resolve(self.impl)(artifact, params, ctx)
+
 
 # How an artifact of one kind becomes another, inserted implicitly by the planner.
 CONVERSIONS = {("torch", "onnx"): "onnx-export"}
@@ -79,10 +89,14 @@ OPTIMIZATIONS: Registry[OptimizationSpec] = Registry("optimization")
 
 
 def register(name: str, **kwargs: Any) -> Callable:
-    """Decorator: `@register("torch-dynamic-int8", consumes="torch", ...)` above the apply function."""
+    """Decorator: `@register("torch-dynamic-int8", consumes="torch", ...)` above the apply function.
+
+    For tests and plugins, whose function is already imported; the built-in optimizations name
+    theirs as a string instead (bench/optimize/specs/).
+    """
 
     def wrap(fn: Callable) -> Callable:
-        OPTIMIZATIONS.add(OptimizationSpec(name=name, apply=fn, **kwargs))
+        OPTIMIZATIONS.add(OptimizationSpec(name=name, impl=fn, **kwargs))
         return fn
 
     return wrap

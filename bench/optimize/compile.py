@@ -12,22 +12,11 @@ import os
 import shutil
 import sysconfig
 import time
-from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict
 
-from bench.optimize.base import Artifact, Context, register
-
-INDUCTOR = ("Ansel et al., PyTorch 2: Faster Machine Learning Through Dynamic Python Bytecode Transformation and "
-            "Graph Compilation (ASPLOS 2024); survey Sec. VIII (operator fusion)")
-
-
-class CompileParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
-    dynamic: bool = False  # False: specialise on the cell's shapes, as a fixed-shape deployment would
-    fullgraph: bool = False  # True: fail instead of falling back to eager at a graph break
+from bench.optimize.base import Artifact, Context
+from bench.optimize.specs.compile import CompileParams
 
 
 def toolchain_problem(device: str, which=shutil.which, include_dir: str | None = None) -> str:
@@ -49,9 +38,6 @@ def toolchain_problem(device: str, which=shutil.which, include_dir: str | None =
     return ""
 
 
-@register("torch-compile", params=CompileParams, exportable=False, paper=INDUCTOR,
-          description="torch.compile (inductor): traced and fused into generated kernels. Compile time is "
-                      "recorded as cold-start (compile_s), apart from the timed latency.")
 def torch_compile(artifact: Artifact, params: CompileParams, ctx: Context) -> Artifact:
     problem = toolchain_problem(ctx.device)
     if problem:

@@ -10,17 +10,10 @@ fraction 1.0 the model is unchanged (exact).
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from bench.optimize import arch
-from bench.optimize.base import Artifact, Context, register
-
-MATFORMER = "Devvrit et al., MatFormer: Nested Transformer for Elastic Inference (NeurIPS 2024)"
-
-
-class ElasticParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    fraction: float = Field(default=0.5, gt=0.0, le=1.0)
+from bench.optimize.base import Artifact, Context
+from bench.optimize.specs.elastic import ElasticParams
 
 
 def width(ffn: int, fraction: float) -> int:
@@ -37,9 +30,6 @@ def slice_ffn_(module: torch.nn.Module, fraction: float) -> list[int]:
     return out
 
 
-@register("elastic-ffn", params=ElasticParams, families=("bert", "vit"), changes_shapes=True,
-          changes_numerics=True, paper=MATFORMER,
-          description="MatFormer-style elastic width: keep the first fraction of every FFN's neurons.")
 def elastic_ffn(artifact: Artifact, params: ElasticParams, ctx: Context) -> Artifact:
     widths = slice_ffn_(artifact.module, params.fraction)
     return artifact.evolve(notes=[*artifact.notes, f"elastic-ffn: FFN widths {sorted(set(widths))}"])

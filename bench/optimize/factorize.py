@@ -11,26 +11,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from bench.optimize import arch
-from bench.optimize.base import Artifact, Context, register
-
-SVD_PAPER = ("Noach & Goldberg, Compressing Pre-trained Language Models by Matrix Decomposition "
-             "(AACL 2020); survey Sec. VII (lightweight design)")
-
-
-class SvdParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    rank: int | None = Field(default=None, ge=1)
-    energy: float | None = Field(default=None, gt=0.0, le=1.0)  # share of sum(s_i^2) retained
-
-    @model_validator(mode="after")
-    def _one(self):
-        if (self.rank is None) == (self.energy is None):
-            raise ValueError("give exactly one of rank or energy")
-        return self
+from bench.optimize.base import Artifact, Context
+from bench.optimize.specs.factorize import SvdParams
 
 
 def energy_rank(s: torch.Tensor, energy: float) -> int:
@@ -92,10 +77,6 @@ def _factorize(module: nn.Module, rank: int | None, energy: float | None) -> lis
     return ranks
 
 
-@register("svd-lowrank", params=SvdParams, families=("bert", "vit"), changes_shapes=True,
-          changes_numerics=True, paper=SVD_PAPER,
-          description="Truncated-SVD replacement of encoder Linear layers at a fixed rank or a "
-                      "retained-energy threshold.")
 def svd_lowrank(artifact: Artifact, params: SvdParams, ctx: Context) -> Artifact:
     ranks = factorize_(artifact.module, params.rank, params.energy)
     note = f"svd-lowrank: {len(ranks)} Linear layers factored, ranks {sorted(set(ranks))}"

@@ -9,20 +9,10 @@ from __future__ import annotations
 import ctypes
 import os
 import time
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
-from bench.optimize.base import register
+from bench.optimize.specs.faults import FaultParams
 
 
-class FaultParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    mode: Literal["raise", "segfault", "abort", "hang", "oom"] = "raise"
-
-
-@register("debug-fault", params=FaultParams,
-          description="Test-only: makes the cell fail in the chosen way (raise, segfault, abort, hang, oom).")
 def debug_fault(artifact, params: FaultParams, ctx):
     if params.mode == "raise":
         raise RuntimeError("debug-fault: injected exception")

@@ -20,11 +20,7 @@ from torch import nn
 
 from bench.errors import UserError
 from bench.optimize import arch
-from bench.optimize.base import Artifact, Context, register
-
-PRE_RMSNORM = ("Jiang et al., Pre-RMSNorm and Pre-CRMSNorm Transformers: Equivalent and Efficient "
-               "Pre-LN Transformers (NeurIPS 2023)")
-FOLD = "Jiang et al. (NeurIPS 2023), Sec. 3: folding LayerNorm's affine map into the next linear layer"
+from bench.optimize.base import Artifact, Context
 
 
 def _fold_into(ln: nn.LayerNorm, lin: nn.Linear) -> None:
@@ -128,16 +124,11 @@ def pre_rmsnorm_(module: nn.Module) -> int:
     return n + 1
 
 
-@register("ln-fold", families=("vit",), changes_shapes=True, paper=FOLD,
-          description="Fold LayerNorm scale and shift into the following Linear (exact; Pre-LN only).")
 def ln_fold(artifact: Artifact, params, ctx: Context) -> Artifact:
     n = fold_layernorm_(artifact.module)
     return artifact.evolve(notes=[*artifact.notes, f"ln-fold: {n} LayerNorm affines folded"])
 
 
-@register("pre-rmsnorm", families=("vit",), changes_shapes=True, paper=PRE_RMSNORM,
-          description="Exact Pre-LN -> Pre-RMSNorm conversion: fold affines, keep the residual "
-                      "stream zero-mean, replace LayerNorm by RMSNorm.")
 def pre_rmsnorm(artifact: Artifact, params, ctx: Context) -> Artifact:
     n = pre_rmsnorm_(artifact.module)
     return artifact.evolve(notes=[*artifact.notes, f"pre-rmsnorm: {n} LayerNorms replaced by RMSNorm"])

@@ -12,15 +12,11 @@ The transformer fusion optimizer (`onnxruntime.transformers.optimizer`) matches 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from bench.optimize.base import Artifact, Context
+from bench.optimize.specs.ort_graph import FusionParams, LevelParams
+from bench.runtime.providers import PROVIDERS
 
-from bench.optimize.base import Artifact, Context, register
-
-ORT_GRAPH = "ONNX Runtime graph optimizations, onnxruntime.ai/docs/performance/model-optimizations/graph-optimizations.html"
-FUSION = ("ONNX Runtime transformer optimizer, onnxruntime.ai/docs/performance/transformers-optimization.html; "
-          "survey Sec. VIII (operator fusion)")
 LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
           "all": "ORT_ENABLE_ALL"}
 # Ops whose presence says a fusion happened; their counts go into the record.
@@ -35,20 +31,6 @@ def op_counts(path) -> Counter:
     return Counter(n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node)
 
 
-def _provider(device: str) -> str:
-    from bench.runtime.ort import PROVIDERS
-
-    return PROVIDERS[device]
-
-
-class LevelParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    level: Literal["disabled", "basic", "extended", "all"] = "all"
-
-
-@register("ort-optimize", consumes="onnx", produces="onnx", params=LevelParams, paper=ORT_GRAPH,
-          description="ONNX Runtime graph optimization at a chosen level (disabled, basic, extended, all); "
-                      "the runtime session uses the same level.")
 def ort_optimize(artifact: Artifact, params: LevelParams, ctx: Context) -> Artifact:
     import onnxruntime as ort
 
@@ -57,7 +39,7 @@ def ort_optimize(artifact: Artifact, params: LevelParams, ctx: Context) -> Artif
     opts = ort.SessionOptions()
     opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     opts.optimized_model_filepath = str(out)
-    ort.InferenceSession(str(artifact.onnx_path), opts, providers=[_provider(ctx.device)])
+    ort.InferenceSession(str(artifact.onnx_path), opts, providers=[PROVIDERS[ctx.device]])
     before, after = op_counts(artifact.onnx_path), op_counts(out)
     return artifact.evolve(
         onnx_path=out, notes=[*artifact.notes, f"ort-optimize({params.level})"],
@@ -67,15 +49,6 @@ def ort_optimize(artifact: Artifact, params: LevelParams, ctx: Context) -> Artif
     )
 
 
-class FusionParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    model_type: Literal["auto", "bert", "vit"] = "auto"  # auto: from the model's family
-    # 0: only the Python fusions, leaving the session its own passes; 1/2/99: ORT's passes offline too.
-    opt_level: Literal[0, 1, 2, 99] = 0
-    use_gpu: bool | None = None  # None: from the target device
-    num_heads: int = Field(default=0, ge=0)  # 0: from the model's config, or detected
-
-
 def _heads_hidden(ctx: Context) -> tuple[int, int]:
     c = ctx.model.config
     heads = c.get("num_attention_heads") or c.get("n_heads") or c.get("heads") or 0
@@ -83,9 +56,6 @@ def _heads_hidden(ctx: Context) -> tuple[int, int]:
     return int(heads), int(hidden)
 
 
-@register("ort-fusion", consumes="onnx", produces="onnx", params=FusionParams, families=("bert", "vit"),
-          paper=FUSION,
-          description="ONNX Runtime transformer fusion optimizer (attention, SkipLayerNorm, BiasGelu fusions).")
 def ort_fusion(artifact: Artifact, params: FusionParams, ctx: Context) -> Artifact:
     import logging
 

@@ -28,14 +28,10 @@ from __future__ import annotations
 import math
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
-from bench.optimize.base import Artifact, Context, register
+from bench.optimize.base import Artifact, Context
 from bench.optimize.quant_static import calibration_inputs
-
-OSPLUS = ("Wei et al., Outlier Suppression+: Accurate quantization of large language models by equivalent and "
-          "optimal shifting and scaling (EMNLP 2023)")
-QT = "Bondarenko et al., Quantizable Transformers: Removing Outliers by Helping Attention Heads Do Nothing (NeurIPS 2023)"
+from bench.optimize.specs.outliers import OsPlusParams, StatsParams
 
 
 class _Moments:
@@ -100,14 +96,6 @@ def stats_record(stats: list[dict], prefix: str = "outlier") -> dict:
             f"{prefix}_kurtosis_max": kurt[-1], f"{prefix}_kurtosis_median": kurt[len(kurt) // 2]}
 
 
-class StatsParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    batches: int = Field(default=2, ge=1, le=64)
-
-
-@register("outlier-stats", params=StatsParams, paper=QT,
-          description="Records per-Linear input outlier statistics (max |x|, kurtosis, top channel / median) "
-                      "on held-out batches; leaves the model unchanged.")
 def outlier_stats(artifact: Artifact, params: StatsParams, ctx: Context) -> Artifact:
     stats = linear_input_stats(artifact.module, calibration_inputs(ctx, params.batches))
     return artifact.evolve(record={**artifact.record, **stats_record(stats)})
@@ -195,18 +183,6 @@ def fold(norm: torch.nn.LayerNorm, linear: torch.nn.Linear, z: torch.Tensor, s: 
     linear.weight.copy_(w * s)
 
 
-class OsPlusParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    calib_batches: int = Field(default=4, ge=1, le=64)
-    shift: bool = True
-    scale: bool = True
-    grid: int = Field(default=10, ge=1, le=200)  # thresholds tried in the scale search
-    max_rows: int = Field(default=1024, ge=64)  # tokens per layer kept for the search
-
-
-@register("os-plus", params=OsPlusParams, families=("vit",), paper=OSPLUS,
-          description="Outlier Suppression+: per-channel shift and scale of LayerNorm outputs, folded into the "
-                      "LayerNorm and the next Linear (Pre-LN: norm1->qkv, norm2->fc1). Exact in fp32.")
 def os_plus(artifact: Artifact, params: OsPlusParams, ctx: Context) -> Artifact:
     module = artifact.module
     pairs = prenorm_pairs(module)

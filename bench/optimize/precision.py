@@ -11,16 +11,10 @@ kernels), fp8 needs an sm_89+ GPU (Ada, Hopper).
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import BaseModel, ConfigDict
 
-from bench.optimize.base import Artifact, Context, NoParams, register
-
-MIXED = "Micikevicius et al., Mixed Precision Training (ICLR 2018); survey Sec. VI (low-precision formats)"
-BF16 = "Kalamkar et al., A Study of BFLOAT16 for Deep Learning Training (2019); survey Sec. VI"
-FP8 = "Micikevicius et al., FP8 Formats for Deep Learning (2022)"
+from bench.optimize.base import Artifact, Context, NoParams
+from bench.optimize.specs.precision import Fp8Params, OrtFp16Params
 
 
 class CastInputs(torch.nn.Module):
@@ -44,21 +38,12 @@ def _cast(artifact: Artifact, dtype: torch.dtype, label: str) -> Artifact:
     return artifact.evolve(module=module, precision=label, notes=[*artifact.notes, label])
 
 
-@register("torch-bf16", params=NoParams, changes_numerics=True, exportable=False, paper=BF16,
-          description="Cast weights and activations to bfloat16 (torch). CPU: fast only with AVX512-BF16/AMX.")
 def torch_bf16(artifact: Artifact, params: NoParams, ctx: Context) -> Artifact:
     return _cast(artifact, torch.bfloat16, "bf16")
 
 
-@register("torch-fp16", params=NoParams, devices=("cuda",), changes_numerics=True, exportable=False, paper=MIXED,
-          description="Cast weights and activations to float16 (torch), for GPUs with fp16 tensor cores.")
 def torch_fp16(artifact: Artifact, params: NoParams, ctx: Context) -> Artifact:
     return _cast(artifact, torch.float16, "fp16")
-
-
-class Fp8Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    mode: Literal["dynamic", "weight-only"] = "dynamic"  # dynamic: fp8 activations too (W8A8-fp8)
 
 
 FP8_MIN_CAPABILITY = (8, 9)  # fp8 tensor cores: Ada (sm_89) and Hopper (sm_90) onwards
@@ -73,8 +58,6 @@ def check_fp8_device(device: str) -> None:
                            f"sm_{cap[0]}{cap[1]}")
 
 
-@register("torch-fp8", params=Fp8Params, devices=("cuda",), changes_numerics=True, exportable=False, paper=FP8,
-          description="torchao float8 (e4m3) Linear weights, with dynamic fp8 activations by default; sm_89+.")
 def torch_fp8(artifact: Artifact, params: Fp8Params, ctx: Context) -> Artifact:
     check_fp8_device(ctx.device)
     from torchao.quantization import (
@@ -91,16 +74,6 @@ def torch_fp8(artifact: Artifact, params: Fp8Params, ctx: Context) -> Artifact:
                            notes=[*artifact.notes, label])
 
 
-class OrtFp16Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    keep_io_types: bool = True  # fp32 inputs and outputs, so feeds and fidelity need no change
-
-
-# Declared for CPU too, so that its cost there is measured rather than assumed; it is built for CUDA.
-@register("ort-fp16", consumes="onnx", produces="onnx", params=OrtFp16Params, devices=("cpu", "cuda"),
-          changes_numerics=True, paper=MIXED,
-          description="Convert the ONNX graph to float16 (onnxruntime.transformers.float16), for the CUDA "
-                      "provider. The CPU provider runs it with few fp16 kernels (see the docs for what it costs).")
 def ort_fp16(artifact: Artifact, params: OrtFp16Params, ctx: Context) -> Artifact:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16

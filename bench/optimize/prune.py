@@ -15,27 +15,16 @@ What each buys differs, and the records show it:
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from bench.optimize import arch
-from bench.optimize.base import Artifact, Context, register
+from bench.optimize.base import Artifact, Context
 from bench.optimize.precision import CastInputs
-
-HAN = "Han et al., Learning both Weights and Connections for Efficient Neural Networks (NeurIPS 2015); survey Sec. V"
-MICHEL = "Michel et al., Are Sixteen Heads Really Better than One? (NeurIPS 2019); survey Sec. V"
-FFN_PRUNE = ("Hou et al., DynaBERT (NeurIPS 2020), FFN neuron pruning by importance; "
-             "survey Sec. V (structured pruning)")
-MISHRA = "Mishra et al., Accelerating Sparse Deep Neural Networks (arXiv:2104.08378, 2021): 2:4 sparsity"
+from bench.optimize.specs.prune import MagnitudeParams, RatioParams, SemiStructuredParams
 
 
 def _note(artifact: Artifact, text: str) -> list[str]:
     return [*artifact.notes, text]
-
-
-class MagnitudeParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    sparsity: float = Field(default=0.5, ge=0.0, lt=1.0)
 
 
 def encoder_linears(module: nn.Module) -> list[nn.Linear]:
@@ -70,17 +59,9 @@ def magnitude_prune(module: nn.Module, sparsity: float) -> int:
     return k
 
 
-@register("prune-magnitude", params=MagnitudeParams, changes_numerics=True, paper=HAN,
-          description="Global unstructured magnitude pruning of encoder Linear weights; dense kernels "
-                      "still multiply the zeros, so latency, MACs and weight bytes do not change.")
 def prune_magnitude(artifact: Artifact, params: MagnitudeParams, ctx: Context) -> Artifact:
     k = magnitude_prune(artifact.module, params.sparsity)
     return artifact.evolve(notes=_note(artifact, f"prune-magnitude: {k} weights zeroed, stored dense"))
-
-
-class RatioParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    ratio: float = Field(default=0.25, ge=0.0, lt=1.0)  # share removed in every layer
 
 
 def kept(total: int, ratio: float) -> int:
@@ -108,10 +89,6 @@ def prune_heads_(module: nn.Module, ratio: float) -> list[int]:
     return counts
 
 
-@register("prune-heads", params=RatioParams, families=("bert", "vit"), changes_shapes=True,
-          changes_numerics=True, paper=MICHEL,
-          description="Structured attention-head pruning: the lowest-norm heads of every layer are "
-                      "sliced out of Q/K/V and the output projection.")
 def prune_heads(artifact: Artifact, params: RatioParams, ctx: Context) -> Artifact:
     counts = prune_heads_(artifact.module, params.ratio)
     return artifact.evolve(notes=_note(artifact, f"prune-heads: heads kept per layer {counts}"))
@@ -131,10 +108,6 @@ def prune_ffn_(module: nn.Module, ratio: float) -> list[int]:
     return counts
 
 
-@register("prune-ffn", params=RatioParams, families=("bert", "vit"), changes_shapes=True,
-          changes_numerics=True, paper=FFN_PRUNE,
-          description="Structured FFN-neuron pruning: the least important intermediate neurons are "
-                      "sliced out of both FFN matrices.")
 def prune_ffn(artifact: Artifact, params: RatioParams, ctx: Context) -> Artifact:
     counts = prune_ffn_(artifact.module, params.ratio)
     return artifact.evolve(notes=_note(artifact, f"prune-ffn: neurons kept per layer {counts}"))
@@ -158,15 +131,6 @@ def mask_2_4(w: torch.Tensor) -> torch.Tensor:
     return mask.reshape(w.shape)
 
 
-class SemiStructuredParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    dtype: str = Field(default="fp16", pattern="^(fp16|bf16)$")  # the sparse tensor-core dtypes
-
-
-@register("sparse-2to4", params=SemiStructuredParams, families=("bert", "vit"), devices=("cuda",),
-          changes_numerics=True, exportable=False, paper=MISHRA,
-          description="2:4 semi-structured sparsity on NVIDIA sparse tensor cores; CUDA only, since "
-                      "CPUs have no 2:4 kernels (not accelerated on CPU).")
 def sparse_2to4(artifact: Artifact, params: SemiStructuredParams, ctx: Context) -> Artifact:
     from torch.sparse import to_sparse_semi_structured
 

@@ -8,34 +8,17 @@ fidelity figure is on held-out inputs.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
-from bench.optimize.base import Artifact, Context, register
+from bench.optimize.base import Artifact, Context
+from bench.optimize.specs.quant_static import StaticInt8Params
 
-PTQ_PAPER = ("Jacob et al., Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only "
-             "Inference (CVPR 2018); Wu et al., Integer Quantization for Deep Learning Inference (2020); "
-             "survey Sec. VI")
 CALIBRATION_SEED_OFFSET = 1000  # measured inputs use the suite's seed; calibration never does
 
 
 def calibration_inputs(ctx: Context, n: int) -> list[dict[str, torch.Tensor]]:
     """`n` batches of the cell's workload, from seeds disjoint from the measured inputs'."""
     return [ctx.model.inputs(ctx.workload, ctx.seed + CALIBRATION_SEED_OFFSET + i) for i in range(n)]
-
-
-class StaticInt8Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    per_channel: bool = False  # weights per output channel (else one scale per tensor)
-    calib_batches: int = Field(default=8, ge=1, le=256)
-    method: Literal["minmax", "entropy", "percentile"] = "minmax"
-    activation: Literal["int8", "uint8"] = "uint8"  # uint8: asymmetric, ORT's CPU-friendly default
-    # "linear": MatMul, Gemm and Conv (W8A8 as in Q8BERT/SmoothQuant); "all": every op ORT can quantize,
-    # residual Adds and normalization inputs included, which costs DeiT-Ti cosine 0.999 -> 0.88 here.
-    ops: Literal["linear", "all"] = "linear"
-    preprocess: bool = True  # ORT's shape inference + graph cleanup before quantizing, as its docs advise
 
 
 def _reader(onnx_path, batches):
@@ -54,10 +37,6 @@ def _reader(onnx_path, batches):
     return Reader()
 
 
-@register("ort-static-int8", consumes="onnx", produces="onnx", params=StaticInt8Params, changes_numerics=True,
-          paper=PTQ_PAPER,
-          description="ONNX Runtime static int8 (QDQ): weights and activations int8, activation ranges "
-                      "calibrated on held-out batches of the workload.")
 def ort_static_int8(artifact: Artifact, params: StaticInt8Params, ctx: Context) -> Artifact:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process

@@ -9,21 +9,11 @@ from __future__ import annotations
 import warnings
 
 import torch
-from pydantic import BaseModel, ConfigDict
 
-from bench.optimize.base import Artifact, Context, register
-
-Q8BERT = "Zafrir et al., Q8BERT: Quantized 8Bit BERT (2019); survey Sec. VI"
+from bench.optimize.base import Artifact, Context
+from bench.optimize.specs.quantize import DynamicInt8Params, OrtDynamicParams
 
 
-class DynamicInt8Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    embeddings: bool = True  # also store embedding tables in 8 bits (weight-only)
-
-
-@register("torch-dynamic-int8", consumes="torch", produces="torch", params=DynamicInt8Params,
-          devices=("cpu",), changes_numerics=True, exportable=False, paper=Q8BERT,
-          description="torch dynamic int8: Linear weights int8, activations quantized per call.")
 def torch_dynamic_int8(artifact: Artifact, params: DynamicInt8Params, ctx: Context) -> Artifact:
     from torch.ao.quantization import (
         default_dynamic_qconfig,
@@ -40,14 +30,6 @@ def torch_dynamic_int8(artifact: Artifact, params: DynamicInt8Params, ctx: Conte
     return artifact.evolve(module=module, precision="int8-dynamic", notes=[*artifact.notes, "torch-dynamic-int8"])
 
 
-class OrtDynamicParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    per_channel: bool = False
-
-
-@register("ort-dynamic-int8", consumes="onnx", produces="onnx", params=OrtDynamicParams,
-          changes_numerics=True, paper=Q8BERT,
-          description="ONNX Runtime dynamic int8 (quantize_dynamic): MatMul/Gather weights int8.")
 def ort_dynamic_int8(artifact: Artifact, params: OrtDynamicParams, ctx: Context) -> Artifact:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

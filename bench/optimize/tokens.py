@@ -23,26 +23,11 @@ from __future__ import annotations
 import math
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from bench.optimize import arch
-from bench.optimize.base import Artifact, Context, register
-
-EVIT = ("Liang et al., EViT: Not All Patches Are What You Need (ICLR 2022); Rao et al., DynamicViT "
-        "(NeurIPS 2021); survey Sec. V (token pruning)")
-LAT = ("Kachuee et al., Latency Adjustable Transformer Encoder for Language Understanding "
-       "(arXiv:2201.03327); Goyal et al., PoWER-BERT (ICML 2020)")
-
-
-class KeepParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    keep_rate: float = Field(default=0.7, gt=0.0, le=1.0)
-    layers: list[int] = Field(default_factory=lambda: [3, 6, 9])  # 0-based layer indices
-
-
-class ViTKeepParams(KeepParams):
-    fuse: bool = False  # EViT: fuse the dropped tokens into one, weighted by CLS attention
+from bench.optimize.base import Artifact, Context
+from bench.optimize.specs.tokens import KeepParams, ViTKeepParams
 
 
 def n_keep(others: int, keep_rate: float) -> int:
@@ -96,10 +81,6 @@ class ViTTokenKeep(nn.Module):
         return arch.vit_head(self.vit, x)
 
 
-@register("vit-token-keep", params=ViTKeepParams, families=("vit",), changes_shapes=True,
-          changes_numerics=True, exportable=False, paper=EVIT,
-          description="Keep the patch tokens the CLS token attends to most at chosen layers "
-                      "(EViT/DynamicViT style).")
 def vit_token_keep(artifact: Artifact, params: ViTKeepParams, ctx: Context) -> Artifact:
     fused = ", fused" if params.fuse else ""
     return artifact.evolve(module=ViTTokenKeep(artifact.module, params.keep_rate, params.layers, params.fuse),
@@ -146,10 +127,6 @@ class BertWordElimination(nn.Module):
         return out.scatter(1, pos[..., None].expand_as(x), x)
 
 
-@register("bert-word-elimination", params=KeepParams, families=("bert",), changes_shapes=True,
-          changes_numerics=True, exportable=False, paper=LAT,
-          description="Eliminate the word vectors that receive the least attention at chosen layers "
-                      "(Latency Adjustable Transformer Encoder / PoWER-BERT).")
 def bert_word_elimination(artifact: Artifact, params: KeepParams, ctx: Context) -> Artifact:
     return artifact.evolve(module=BertWordElimination(artifact.module, params.keep_rate, params.layers),
                            notes=[*artifact.notes, f"bert-word-elimination({params.keep_rate}, {params.layers})"])

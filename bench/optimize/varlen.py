@@ -19,15 +19,14 @@ length uniformly; the padded baseline is simply `fp32` on the same workload.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 from torch import nn
 
 from bench.optimize import arch
-from bench.optimize.base import Artifact, Context, register
-
-BYTETRANSFORMER = ("Zhai et al., ByteTransformer: A High-Performance Transformer Boosted for "
-                   "Variable-Length Inputs (IPDPS 2023)")
+from bench.optimize.base import Artifact, Context
 
 
 class PackedBert(nn.Module):
@@ -60,9 +59,6 @@ class PackedBert(nn.Module):
         return out.view(b, s, h)
 
 
-@register("varlen-packed", families=("bert",), changes_shapes=True, exportable=False, paper=BYTETRANSFORMER,
-          description="Packed (padding-free) execution of a padded batch: Linear layers on real tokens "
-                      "only, attention per sequence; outputs on real tokens equal the padded model's.")
 def varlen_packed(artifact: Artifact, params, ctx: Context) -> Artifact:
     return artifact.evolve(module=PackedBert(artifact.module), notes=[*artifact.notes, "varlen-packed"])
 
@@ -74,17 +70,21 @@ def packed_closed_form(spec, lengths: list[int]) -> int:
     return sum(spec.closed_form_macs(Workload(1, seq_len=n)) for n in lengths if n)
 
 
-def real_token_outputs(out, ref, inputs: dict, record: dict | None = None):
+class RealTokenOutputs(NamedTuple):
+    out: np.ndarray
+    ref: np.ndarray
+    record: dict  # fields for the cell's record: the real-token count, when there is padding
+
+
+def real_token_outputs(out, ref, inputs: dict) -> RealTokenOutputs:
     """(out, ref) restricted to real tokens when the inputs are padded; as given otherwise.
 
     Padded positions carry no meaning (a packed model does not compute them), so fidelity on a
-    padded workload is measured on the real tokens. `record` gets the real-token count.
+    padded workload is measured on the real tokens, and the record says on how many.
     """
     mask = inputs.get("attention_mask")
     out, ref = np.asarray(out), np.asarray(ref)
     if mask is None or bool(mask.all()) or out.shape[:2] != tuple(mask.shape):
-        return out, ref
+        return RealTokenOutputs(out, ref, {})
     m = mask.numpy().astype(bool)
-    if record is not None:
-        record["real_tokens"] = int(m.sum())
-    return out[m], ref[m]
+    return RealTokenOutputs(out[m], ref[m], {"real_tokens": int(m.sum())})

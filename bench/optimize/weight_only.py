@@ -13,16 +13,10 @@ weights per byte and has CPU kernels; it is the real int4 path on this machine.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bench.optimize.base import Artifact, Context, NoParams, register
-
-AWQ_GPTQ = ("Frantar et al., GPTQ (ICLR 2023); Lin et al., AWQ (MLSys 2024): weight-only low-bit quantization; "
-            "survey Sec. VI")
-Q8BERT = "Zafrir et al., Q8BERT: Quantized 8Bit BERT (2019); survey Sec. VI"
+from bench.optimize.base import Artifact, Context, NoParams
+from bench.optimize.specs.weight_only import MatMulNBitsParams, TorchaoWeightOnlyParams
 
 
 def _quantize_(module: torch.nn.Module, config, group_size: int | None = None) -> tuple[torch.nn.Module, int, int]:
@@ -35,22 +29,6 @@ def _quantize_(module: torch.nn.Module, config, group_size: int | None = None) -
     return module, len(fits), len(linears) - len(fits)
 
 
-class TorchaoWeightOnlyParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    bits: Literal[8, 4] = 8
-    group_size: int | None = Field(default=None, ge=16)  # None: one scale per output channel
-
-    @model_validator(mode="after")
-    def _int4_groups(self):
-        if self.bits == 4 and self.group_size is None:
-            self.group_size = 32  # per-channel int4 loses too much; groups of 32 as in GPTQ/AWQ
-        return self
-
-
-@register("torchao-weight-only", params=TorchaoWeightOnlyParams, changes_numerics=True, exportable=False,
-          paper=AWQ_GPTQ,
-          description="torchao weight-only int8/int4 Linear weights (activations stay float). int4 on x86 CPU "
-                      "is stored unpacked in int8 (no int4 kernel there).")
 def torchao_weight_only(artifact: Artifact, params: TorchaoWeightOnlyParams, ctx: Context) -> Artifact:
     from torchao.quantization import Int8WeightOnlyConfig, IntxWeightOnlyConfig
     from torchao.quantization.granularity import PerAxis, PerGroup
@@ -71,8 +49,6 @@ def torchao_weight_only(artifact: Artifact, params: TorchaoWeightOnlyParams, ctx
                                    "quantized_linears": done, "float_linears": skipped})
 
 
-@register("torchao-dynamic-int8", params=NoParams, changes_numerics=True, exportable=False, paper=Q8BERT,
-          description="torchao dynamic int8: int8 weights per channel, activations quantized per token per call.")
 def torchao_dynamic_int8(artifact: Artifact, params: NoParams, ctx: Context) -> Artifact:
     from torchao.quantization import Int8DynamicActivationInt8WeightConfig
 
@@ -80,25 +56,6 @@ def torchao_dynamic_int8(artifact: Artifact, params: NoParams, ctx: Context) -> 
     return artifact.evolve(module=module, precision="int8-dynamic", notes=[*artifact.notes, "torchao-dynamic-int8"])
 
 
-class MatMulNBitsParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    bits: Literal[4, 8] = 4
-    block_size: int = Field(default=32, ge=16)  # a power of two; one scale per block of this many weights
-    symmetric: bool = True
-    # ORT's compute precision for the matmul: 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 activations.
-    accuracy_level: Literal[0, 1, 2, 3, 4] = 0
-
-    @model_validator(mode="after")
-    def _power_of_two(self):
-        if self.block_size & (self.block_size - 1):
-            raise ValueError(f"block_size must be a power of two, got {self.block_size}")
-        return self
-
-
-@register("ort-matmulnbits", consumes="onnx", produces="onnx", params=MatMulNBitsParams, changes_numerics=True,
-          paper=AWQ_GPTQ,
-          description="ONNX Runtime weight-only blockwise int4/int8 (MatMulNBits): packed low-bit weights, "
-                      "float activations.")
 def ort_matmulnbits(artifact: Artifact, params: MatMulNBitsParams, ctx: Context) -> Artifact:
     import logging
 

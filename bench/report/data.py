@@ -8,13 +8,13 @@ rather than each plot checking for itself.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench.report.format import is_missing, workload_label
 from bench.store import COLUMNS, load_records, read_manifest
 
 OPTIONAL = [
@@ -43,30 +43,9 @@ class Run:
         return str(self.manifest.get("run_id") or self.dir.name)
 
 
-def is_missing(x) -> bool:
-    if x is None:
-        return True
-    if isinstance(x, float) and math.isnan(x):
-        return True
-    try:
-        return bool(pd.isna(x)) if not isinstance(x, (list, dict, tuple, np.ndarray)) else False
-    except (TypeError, ValueError):
-        return False
-
-
 def flag(x) -> bool:
     """True only for a recorded true value: a missing flag is not a raised one."""
     return not is_missing(x) and bool(x)
-
-
-def workload_label(row) -> str:
-    bs = row.get("batch_size")
-    b = f"b{int(bs)}" if not is_missing(bs) else "b?"
-    if not is_missing(row.get("seq_len")):
-        return f"{b}-s{int(row['seq_len'])}"
-    if not is_missing(row.get("image_size")):
-        return f"{b}-i{int(row['image_size'])}"
-    return b
 
 
 def load_run(run_dir: Path) -> Run:
@@ -80,15 +59,7 @@ def load_run(run_dir: Path) -> Run:
         df["latency_samples_ms"] = None
     df["status"] = df["status"].fillna("unknown")
     df["target"] = df["target"].fillna(df["runtime"].astype(str) + "-" + df["device"].astype(str))
-    # The record's own label keeps what batch and size alone do not say (ragged lengths "-r16_128",
-    # generated tokens "-n16"), so a padded and a packed cell never share a speedup group; records
-    # from before the field existed get a label from batch and size.
-    if len(df):
-        given = df["workload"] if "workload" in df.columns else pd.Series([None] * len(df), index=df.index)
-        df["workload"] = [w if isinstance(w, str) and w else workload_label(r)
-                          for w, r in zip(given, df.to_dict("records"))]
-    else:
-        df["workload"] = []
+    df["workload"] = [workload_label(r) for r in df.to_dict("records")] if len(df) else []
     df["noisy"] = df["noisy"].map(lambda v: bool(v) if not is_missing(v) else None) if len(df) else df["noisy"]
     samples = {}
     for cid, s in zip(df["cell_id"], df["latency_samples_ms"]):

@@ -7,7 +7,6 @@ admits only the report's own script by hash backs the escaping up, and forbids e
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
@@ -17,28 +16,12 @@ import pandas as pd
 from bench.report import plots
 from bench.report.analysis import BASELINE, MARK, speedups
 from bench.report.assets import CSS, JS, csp
-from bench.report.data import Run, flag, is_missing, load_run, records_csv
+from bench.report.data import Run, flag, load_run, records_csv
+from bench.report.format import esc, is_missing, num, table
 from bench.report.published import published_accuracy
 from bench.report.run_time import describe, time_breakdown
 
 MEASURED_ENERGY = {"nvml-counter", "rapl"}
-
-
-def esc(x) -> str:
-    return html.escape("" if is_missing(x) else str(x), quote=True)
-
-
-def _num(x, fmt="{:.2f}") -> str:
-    if is_missing(x):
-        return "—"
-    try:
-        return fmt.format(x)
-    except (TypeError, ValueError):
-        return esc(x)
-
-
-def _bytes(x) -> str:
-    return "—" if is_missing(x) else f"{float(x) / 1e6:.1f} MB"
 
 
 def T(x):
@@ -50,28 +33,7 @@ def N(x, fmt="{:.2f}", scale=1.0, suffix=""):
     """A number cell: formatted for people, sorted by its value."""
     if is_missing(x):
         return ("—", "")
-    return (_num(float(x) * scale, fmt) + suffix, repr(float(x)))
-
-
-def _table(headers: list[str], rows: list[list], left: int = 1, tid: str | None = None, filterable=False) -> str:
-    """`rows` hold (html, sort key) pairs or plain html; a table with an id sorts, and may filter."""
-    cls = ' class="sortable"' if tid else ""
-    head = "".join(f'<th class="{"l" if i < left else ""}">{esc(h)}</th>' for i, h in enumerate(headers))
-    body = []
-    for r in rows:
-        tds = []
-        for i, c in enumerate(r):
-            content, key = c if isinstance(c, tuple) else (c, None)
-            attr = f' data-v="{esc(key)}"' if key is not None else ""
-            tds.append(f'<td class="{"l" if i < left else ""}"{attr}>{content}</td>')
-        body.append("<tr>" + "".join(tds) + "</tr>")
-    tool = ""
-    if tid and filterable:
-        tool = (f'<div class="tools"><input class="filter" type="search" data-table="{tid}" '
-                f'placeholder="Filter rows: type words, all must match" aria-label="Filter {tid}"> '
-                f'<span class="muted" id="{tid}-count">{len(rows)} rows</span></div>')
-    idattr = f' id="{tid}"' if tid else ""
-    return f"{tool}<table{idattr}{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (num(float(x) * scale, fmt) + suffix, repr(float(x)))
 
 
 def _figure(svg: str, caption: str = "") -> str:
@@ -133,7 +95,7 @@ def overview_section(run: Run) -> str:
     ]
     when = [
         ["Started / finished (UTC)", f"{esc(m.get('started_at'))} / {esc(m.get('finished_at'))}"],
-        ["Wall time", _num(m.get("wall_s"), "{:.0f} s")],
+        ["Wall time", num(m.get("wall_s"), "{:.0f} s")],
         ["Where the time went", esc(describe(t)) if (t := time_breakdown(m, df)) else "not recorded"],
         ["Git commit", esc(env.get("git_commit"))],
         ["Packages", esc(", ".join(f"{k} {v}" for k, v in pk.items() if v))],
@@ -147,12 +109,12 @@ def overview_section(run: Run) -> str:
     if m.get("machine_peaks"):
         mp = m["machine_peaks"]
         peaks = ", ".join(f"{esc(k)} {float(v) / 1e9:.1f} GFLOP/s" for k, v in (mp.get("matmul_flops_per_s") or {}).items())
-        state.append(["Measured peaks", f"{peaks}; memory {_num((mp.get('mem_bandwidth_Bps') or float('nan')) / 1e9, '{:.1f}')} GB/s"])
+        state.append(["Measured peaks", f"{peaks}; memory {num((mp.get('mem_bandwidth_Bps') or float('nan')) / 1e9, '{:.1f}')} GB/s"])
     out = ['<section id="overview"><h2>Overview</h2><div class="cols">',
-           "<div><h3>What ran</h3>" + _table(["", ""], what, left=2) + "</div>",
-           "<div><h3>Where</h3>" + _table(["", ""], where, left=2) + "</div>",
-           "<div><h3>When and with what</h3>" + _table(["", ""], when, left=2) + "</div>",
-           "<div><h3>Machine state</h3>" + _table(["", ""], state, left=2) + "</div></div>"]
+           "<div><h3>What ran</h3>" + table(["", ""], what, left=2) + "</div>",
+           "<div><h3>Where</h3>" + table(["", ""], where, left=2) + "</div>",
+           "<div><h3>When and with what</h3>" + table(["", ""], when, left=2) + "</div>",
+           "<div><h3>Machine state</h3>" + table(["", ""], state, left=2) + "</div></div>"]
     out.append(status_section(run))
     if m.get("suite_text"):
         out.append(f"<details><summary>Suite file ({esc(m.get('suite_path'))})</summary><pre>{esc(m['suite_text'])}</pre></details>")
@@ -200,7 +162,7 @@ def status_section(run: Run) -> str:
         rows += [[T(c), (_badge("missing"), "missing"), T(why)] for c in missing]
     if rows:
         out += ("<h3>Failed, timed-out, skipped, noisy and missing cells</h3>"
-                + _table(["cell", "status", "reason"], rows, left=3, tid="problems", filterable=True))
+                + table(["cell", "status", "reason"], rows, left=3, tid="problems", filterable=True))
     return out
 
 
@@ -284,7 +246,7 @@ def accuracy_block(ok: pd.DataFrame, colors) -> str:
             out.append(f"<h4>Target {esc(target)}, batch {esc(batch)}</h4>" + _figure(plots.accuracy_figure(ps, colors)))
     seen = sorted({(p["model"], p["metric"], p["accuracy"], p["source"]) for p in points})
     out.append("<details><summary>Published accuracies and their sources</summary>"
-               + _table(["model", "metric", "published (%)", "source"],
+               + table(["model", "metric", "published (%)", "source"],
                         [[esc(m), esc(k), f"{v:g}", esc(src)] for m, k, v, src in seen], left=4)
                + "</details>")
     return "".join(out)
@@ -368,7 +330,7 @@ def cells_section(run: Run, sp: pd.DataFrame) -> str:
         link = (f'<a href="#cell-{esc(r["cell_id"])}">{esc(r["model"])}</a>' if r["cell_id"] in run.samples
                 else esc(r["model"]))
         ci = ("—", "") if is_missing(r.get("latency_ms_ci_low")) else \
-            (f"{_num(r['latency_ms_ci_low'])}–{_num(r['latency_ms_ci_high'])}", repr(float(r["latency_ms_ci_low"])))
+            (f"{num(r['latency_ms_ci_low'])}–{num(r['latency_ms_ci_high'])}", repr(float(r["latency_ms_ci_low"])))
         rows.append([(link, str(r["model"])), T(r["optimization"]), T(str(r["target"]) + (" (emulated)" if flag(r.get("emulated")) else "")),
                      T(r["workload"]), (_badge(status), status), N(r.get("latency_ms_p50")), ci, N(r.get("latency_ms_p99")), sp_cell,
                      N(r.get("macs"), "{:.3f}", 1e-9), N(r.get("weight_bytes"), "{:.1f}", 1e-6),
@@ -383,7 +345,7 @@ def cells_section(run: Run, sp: pd.DataFrame) -> str:
             "GMACs are counted on the graph that runs (1 MAC = 2 FLOPs).</p>"
             f'<p><button id="csv-download" type="button" data-filename="{esc(fname)}">Download the records as CSV</button> '
             f'<span class="muted">{len(run.df)} records, embedded in this file</span></p>'
-            + _table(["model", "optimization", "target", "workload", "status", "p50 ms", "95% CI ms", "p99 ms",
+            + table(["model", "optimization", "target", "workload", "status", "p50 ms", "95% CI ms", "p99 ms",
                       "speedup vs fp32", "GMACs", "weights MB", "peak RSS MB", "energy J", "cosine", "max |err|",
                       "samples"], rows, left=5, tid="cells-table", filterable=True)
             + f'<script type="application/json" id="records-csv">{payload}</script></section>')
@@ -397,13 +359,13 @@ def detail_section(run: Run) -> str:
         if x is None:
             continue
         pct = np.percentile(x, [0, 10, 25, 50, 75, 90, 99, 100])
-        stats = [["samples", str(x.size)], ["min", _num(pct[0], "{:.4g} ms")], ["p10", _num(pct[1], "{:.4g} ms")],
-                 ["p25", _num(pct[2], "{:.4g} ms")], ["p50 (median)", _num(pct[3], "{:.4g} ms")],
-                 ["95% CI of median", f"{_num(r.get('latency_ms_ci_low'), '{:.4g}')} – {_num(r.get('latency_ms_ci_high'), '{:.4g}')} ms"],
-                 ["p75", _num(pct[4], "{:.4g} ms")],
-                 ["p90", _num(pct[5], "{:.4g} ms") if x.size >= 10 else "— (under 10 samples)"],
-                 ["p99", _num(pct[6], "{:.4g} ms") if x.size >= 100 else "— (under 100 samples)"],
-                 ["max", _num(pct[7], "{:.4g} ms")], ["mean ± std", f"{x.mean():.4g} ± {x.std(ddof=1) if x.size > 1 else 0:.3g} ms"],
+        stats = [["samples", str(x.size)], ["min", num(pct[0], "{:.4g} ms")], ["p10", num(pct[1], "{:.4g} ms")],
+                 ["p25", num(pct[2], "{:.4g} ms")], ["p50 (median)", num(pct[3], "{:.4g} ms")],
+                 ["95% CI of median", f"{num(r.get('latency_ms_ci_low'), '{:.4g}')} – {num(r.get('latency_ms_ci_high'), '{:.4g}')} ms"],
+                 ["p75", num(pct[4], "{:.4g} ms")],
+                 ["p90", num(pct[5], "{:.4g} ms") if x.size >= 10 else "— (under 10 samples)"],
+                 ["p99", num(pct[6], "{:.4g} ms") if x.size >= 100 else "— (under 100 samples)"],
+                 ["max", num(pct[7], "{:.4g} ms")], ["mean ± std", f"{x.mean():.4g} ± {x.std(ddof=1) if x.size > 1 else 0:.3g} ms"],
                  ["CV", f"{x.std(ddof=1) / x.mean():.1%}" if x.size > 1 and x.mean() > 0 else "—"],
                  ["precision target met", esc(r.get("timing_target_met"))],
                  ["timing mode", esc(r.get("timing_mode")) or "per-call"]]
@@ -411,8 +373,8 @@ def detail_section(run: Run) -> str:
         noisy = " " + _badge("noisy") if flag(r.get("noisy")) else ""
         items.append(f'<details class="cell" id="cell-{esc(r["cell_id"])}"><summary>{esc(r["model"])} · '
                      f'{esc(r["optimization"])} · {esc(r["target"])} · {esc(r["workload"])} — '
-                     f'p50 {_num(r.get("latency_ms_p50"))} ms{noisy}</summary><div class="cols">'
-                     f'<div class="figure">{svg}</div>{_table(["statistic", "value"], stats, left=1)}</div></details>')
+                     f'p50 {num(r.get("latency_ms_p50"))} ms{noisy}</summary><div class="cols">'
+                     f'<div class="figure">{svg}</div>{table(["statistic", "value"], stats, left=1)}</div></details>')
     if not items:
         return ""
     return ('<section id="detail"><h2>Per-cell detail</h2><p class="note">Open a cell for its latency '

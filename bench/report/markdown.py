@@ -7,30 +7,16 @@ fp32 reference. Failed and timed-out cells are listed with their reason; a summa
 
 from __future__ import annotations
 
-import math
+import re
 from pathlib import Path
 
+from bench.report.format import num, workload_label
 from bench.report.run_time import describe, time_breakdown
 from bench.store import load_records, read_manifest
 
 
-def _num(x, fmt: str) -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return ""
-    return "" if math.isnan(v) else format(v, fmt)
-
-
 def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _workload(row) -> str:
-    size = row.get("seq_len")
-    if size is not None and not (isinstance(size, float) and math.isnan(size)):
-        return f"b{int(row['batch_size'])}-s{int(size)}"
-    return f"b{int(row['batch_size'])}-i{int(row['image_size'])}"
 
 
 def summary_markdown(run_dir: str | Path) -> str:
@@ -53,19 +39,51 @@ def summary_markdown(run_dir: str | Path) -> str:
     lines += ["", "| model | optimization | target | workload | p50 ms | 95% CI | speedup vs fp32 | GMACs | cosine |",
               "| --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: |"]
     ok = df[df.status == "ok"].copy()
-    ok["_w"] = [_workload(r) for r in ok.to_dict("records")]
+    ok["_w"] = [workload_label(r) for r in ok.to_dict("records")]
     base = {(r["model"], r["target"], r["_w"]): r["latency_ms_p50"]
             for r in ok.to_dict("records") if r["optimization"] == "fp32"}
     for r in ok.sort_values(["model", "_w", "target", "optimization"]).to_dict("records"):
         ref = base.get((r["model"], r["target"], r["_w"]))
-        speed = _num(ref / r["latency_ms_p50"], ".2f") + "x" if ref and r.get("latency_ms_p50") else ""
-        ci = f"{_num(r.get('latency_ms_ci_low'), '.3g')} to {_num(r.get('latency_ms_ci_high'), '.3g')}"
+        speed = num(ref / r["latency_ms_p50"], "{:.2f}", missing="") + "x" if ref and r.get("latency_ms_p50") else ""
+        ci = (f"{num(r.get('latency_ms_ci_low'), '{:.3g}', missing='')} to "
+              f"{num(r.get('latency_ms_ci_high'), '{:.3g}', missing='')}")
         lines.append("| " + " | ".join(_cell(x) for x in (
-            r["model"], r["optimization"], r["target"], r["_w"], _num(r.get("latency_ms_p50"), ".3f"), ci, speed,
-            _num((r.get("macs") or float("nan")) / 1e9, ".2f"), _num(r.get("cosine_sim"), ".5f"))) + " |")
+            r["model"], r["optimization"], r["target"], r["_w"], num(r.get("latency_ms_p50"), "{:.3f}", missing=""),
+            ci, speed, num((r.get("macs") or float("nan")) / 1e9, "{:.2f}", missing=""),
+            num(r.get("cosine_sim"), "{:.5f}", missing=""))) + " |")
     broken = df[df.status.isin(["failed", "timeout"])]
     if not broken.empty:
         lines += ["", "Cells that did not finish:", ""]
         for r in broken.to_dict("records"):
             lines.append(f"- `{_cell(r['cell_id'])}` ({r['status']}): {_cell(r.get('error') or '')[:300]}")
     return "\n".join(lines) + "\n"
+
+
+def summary_text(run_dir: str | Path) -> str:
+    """`bench summary --format text`: the Markdown summary with its table aligned in plain text.
+
+    Rendered from summary_markdown's own lines, so the two formats cannot disagree on a row.
+    """
+    lines, table = [], []
+    for line in summary_markdown(run_dir).splitlines() + [""]:
+        if line.startswith("| "):
+            table.append(line)
+            continue
+        if table:
+            lines += _aligned(table)
+            table = []
+        lines.append(line.removeprefix("### "))
+    return "\n".join(lines[:-1]) + "\n"
+
+
+def _aligned(rows: list[str]) -> list[str]:
+    """A Markdown table as columns padded with spaces; right-aligned where its rule says `---:`."""
+    cells = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", r.strip()[1:-1])] for r in rows]
+    head, rule, body = cells[0], cells[1], cells[2:]
+    right = [c.endswith(":") for c in rule]
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.rjust(w) if ra else c.ljust(w) for c, w, ra in zip(r, widths, right)).rstrip()
+
+    return [line(head), "  ".join("-" * w for w in widths), *map(line, body)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import io
 import itertools
 import re
@@ -12,6 +11,8 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from bench.report.format import esc  # noqa: E402
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 # Fourteen shapes that stay apart at 7 pt; a survey-sized suite has a dozen optimizations.
@@ -38,7 +39,7 @@ def tip(artist, text: str) -> None:
 
 def _insert_tips(svg: str) -> str:
     def title(m):
-        return f'{m.group(0)}<title>{html.escape(_TIPS.pop(m.group(1), ""))}</title>'
+        return f'{m.group(0)}<title>{esc(_TIPS.pop(m.group(1), ""))}</title>'
 
     return re.sub(r'<g id="(tip\d+)">', title, svg)
 

@@ -12,9 +12,10 @@ is overhead that a faster cell start or a cache would cut; measuring time is wha
 from __future__ import annotations
 
 import json
-import math
 
 import pandas as pd
+
+from bench.report.format import to_float
 
 MEASURING_PHASES = ("timing", "after_timing")
 
@@ -31,14 +32,6 @@ def _phases(v) -> dict:
     return {}
 
 
-def _num(v) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(f) else f
-
-
 def time_breakdown(manifest: dict, df: pd.DataFrame) -> dict | None:
     """Totals over the cells that ran: wall time, per-cell medians, the measuring share, by target.
 
@@ -46,18 +39,18 @@ def time_breakdown(manifest: dict, df: pd.DataFrame) -> dict | None:
     """
     if df.empty or "process_wall_s" not in df.columns:
         return None
-    ran = df[df["process_wall_s"].map(_num).notna()]
+    ran = df[df["process_wall_s"].map(to_float).notna()]
     if ran.empty:
         return None
     walls = ran["process_wall_s"].astype(float)
     phases = ran["phase_s"].map(_phases) if "phase_s" in ran.columns else pd.Series([{}] * len(ran), index=ran.index)
-    measuring = phases.map(lambda p: sum(_num(p.get(k)) or 0.0 for k in MEASURING_PHASES))
+    measuring = phases.map(lambda p: sum(to_float(p.get(k)) or 0.0 for k in MEASURING_PHASES))
     has_phases = phases.map(bool)
     slowest = ran.loc[walls.idxmax()]
     by_target = {str(t): {"cells": int(len(g)), "cell_s": float(g.sum()), "median_s": float(g.median())}
                  for t, g in walls.groupby(ran["target"].astype(str))} if "target" in ran.columns else {}
     return {
-        "wall_s": _num(manifest.get("wall_s")), "peaks_s": _num(manifest.get("peaks_s")),
+        "wall_s": to_float(manifest.get("wall_s")), "peaks_s": to_float(manifest.get("peaks_s")),
         "resumed": len(manifest.get("resumed_at") or []),  # wall_s then covers the last part only
         "cells": int(len(ran)), "cell_s": float(walls.sum()), "median_s": float(walls.median()),
         "max_s": float(walls.max()), "slowest": str(slowest.get("cell_id", "?")),

@@ -14,8 +14,6 @@ writes it as a standalone page with each figure as an SVG file and the table as 
 
 from __future__ import annotations
 
-import html
-import math
 import re
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -27,6 +25,8 @@ import pandas as pd
 from bench import reference
 from bench.chains import chain_label, parse_chain
 from bench.report import plots
+from bench.report.assets import CSS
+from bench.report.format import esc, is_missing, num, table, workload_label
 
 COST_AXES = [  # (published column, measured column, scale to the published unit, label)
     ("params_M", "params", 1e6, "parameters (M)"),
@@ -35,40 +35,10 @@ COST_AXES = [  # (published column, measured column, scale to the published unit
 ]
 _VARIANT = re.compile(r"-(XXS|XS|S|T|Ti|B|L\d|L|\d[\d.]*S?|Tiny|Small|Base|Large|Medium|\d+M)$", re.I)
 
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
-table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.8rem}
-th,td{border:1px solid #ddd;padding:.2rem .45rem;text-align:right}th{background:#f4f4f4}
-td.l,th.l{text-align:left}.note{font-size:.85rem;color:#555}.figure svg{max-width:100%;height:auto}
-"""
-
-
-def esc(x) -> str:
-    return html.escape("" if x is None else str(x), quote=True)
-
-
-def _isnum(x) -> bool:
-    return x is not None and not (isinstance(x, float) and math.isnan(x))
-
-
-def _fmt(x, fmt="{:.3g}") -> str:
-    return fmt.format(x) if _isnum(x) else "—"
-
 
 def _series(name: str) -> str:
     first = re.split(r"[ (]", name.strip())[0]
     return _VARIANT.sub("", first) or first
-
-
-def _table(headers, rows, left=1, text_cols=()) -> str:
-    """Numbers right-aligned; the first `left` columns and the `text_cols` (prose) left-aligned."""
-    def cls(i):
-        return "l" if i < left or i in text_cols else ""
-
-    head = "".join(f'<th class="{cls(i)}">{esc(h)}</th>' for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f'<td class="{cls(i)}">{c}</td>' for i, c in enumerate(r))
-                   + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 # --- matching published rows with records -------------------------------------------------------
@@ -150,9 +120,9 @@ def _cells(ok: pd.DataFrame, row, chains: list[str], batch: int | None = None) -
     g = g[g["batch_size"] == (g["batch_size"].min() if batch is None else batch)]
     if g.empty:
         return g
-    size_col = "seq_len" if _isnum(row["seq_len"]) and not _isnum(row["resolution"]) else "image_size"
+    size_col = "seq_len" if not is_missing(row["seq_len"]) and is_missing(row["resolution"]) else "image_size"
     want = row["seq_len"] if size_col == "seq_len" else row["resolution"]
-    if _isnum(want):
+    if not is_missing(want):
         same = g[g[size_col] == want]
         g = same if not same.empty else g
     return g
@@ -265,7 +235,7 @@ def _style(names: list[str]) -> dict[str, tuple[str, str]]:
 def cost_figure(fig: str, pts: list[Point]) -> str:
     """Published accuracy against published cost (hollow) and measured cost (filled), three axes."""
     plt = plots.plt
-    withacc = [p for p in pts if _isnum(p.row["accuracy_value"])]
+    withacc = [p for p in pts if not is_missing(p.row["accuracy_value"])]
     style = _style([_series(p.row["model_or_technique"]) for p in withacc])
     fig_, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
     main_col = reference.FIGURE_AXIS[fig][0]
@@ -277,7 +247,7 @@ def cost_figure(fig: str, pts: list[Point]) -> str:
             meas = p.static(mcol)
             meas = meas / scale if meas is not None else None
             name = p.row["model_or_technique"]
-            if _isnum(pub):
+            if not is_missing(pub):
                 (pt,) = ax.plot(pub, y, marker, mfc="none", mec=color, ms=6, linestyle="none")
                 plots.tip(pt, f"{name}: {y:g}% top-1, published {label.split(' (')[0]} {pub:.4g}")
             if meas is not None:
@@ -285,7 +255,7 @@ def cost_figure(fig: str, pts: list[Point]) -> str:
                                 fillstyle="bottom" if p.proxy else "full")
                 plots.tip(pt, f"{name}: {y:g}% top-1, {label.split(' (')[0]} {meas:.4g} counted here"
                           + (" (proxy cell)" if p.proxy else ""))
-                if _isnum(pub):
+                if not is_missing(pub):
                     ax.plot([pub, meas], [y, y], color="#999", lw=0.7)
         _log_x(ax)
         ax.set_xlabel(("▶ " if pcol == main_col else "") + label + (" (survey axis)" if pcol == main_col else ""))
@@ -304,7 +274,7 @@ def cost_figure(fig: str, pts: list[Point]) -> str:
 def _memory(rec) -> float | None:
     for col in ("cuda_peak_allocated_bytes", "peak_rss_infer_bytes"):
         v = rec.get(col)
-        if _isnum(v):
+        if not is_missing(v):
             return float(v) / 1e6
     return None
 
@@ -321,7 +291,7 @@ def hardware_axes(records: pd.DataFrame) -> list[tuple[str, str]]:
 
 def hardware_figure(fig: str, pts: list[Point], ok: pd.DataFrame) -> str | None:
     """The same published accuracies against what each target measured."""
-    measured = [p for p in pts if p.measured and _isnum(p.row["accuracy_value"])]
+    measured = [p for p in pts if p.measured and not is_missing(p.row["accuracy_value"])]
     if not measured:
         return None
     plt = plots.plt
@@ -339,7 +309,7 @@ def hardware_figure(fig: str, pts: list[Point], ok: pd.DataFrame) -> str | None:
             name = p.row["model_or_technique"] + (" (proxy)" if p.proxy else "")
             for _, rec in p.records.iterrows():
                 x = _memory(rec) if col == "memory" else rec.get(col)
-                if _isnum(x):
+                if not is_missing(x):
                     dots.append((float(x), float(p.row["accuracy_value"]), str(rec["target"]), name))
         # Crowded panels label only each target's front (no other point as accurate and cheaper);
         # every point names itself on hover.
@@ -388,7 +358,7 @@ def reported_vs_measured(ok: pd.DataFrame) -> pd.DataFrame:
             recs = native
             if mcol != "weight_bytes" and not recs[mcol].notna().any():
                 recs = _native(ok, r, precision=False)  # parameters and MACs of the architecture
-            if not _isnum(pub) or recs.empty or not recs[mcol].notna().any():
+            if is_missing(pub) or recs.empty or not recs[mcol].notna().any():
                 continue
             # weight_bytes differ by runtime format (state dict vs ONNX file): one row per format.
             groups = recs.groupby("runtime") if mcol == "weight_bytes" else [("", recs)]
@@ -426,7 +396,7 @@ def hardware_name(manifest: dict, rec) -> str:
                 or env.get("gpu_model") or first.get("name"))
         return str(name or "CUDA GPU (model not recorded)")
     threads = rec.get("threads")
-    t = f", {int(threads)} threads" if _isnum(threads) else ""
+    t = f", {int(threads)} threads" if not is_missing(threads) else ""
     return f"{env.get('cpu_model') or 'CPU (model not recorded)'}{t}"
 
 
@@ -474,7 +444,7 @@ def nlp_speedups(ok: pd.DataFrame, manifest: dict) -> pd.DataFrame:
                          "published_hardware": ref["speedup_hardware"] or "not stated",
                          "measured_model": f"{fast} ({fast_opt})", "baseline": f"{base} ({base_opt})",
                          "target": a["target"], "hardware": hardware_name(manifest, a),
-                         "workload": f"b{int(a['batch_size'])} s{int(a['seq_len'])}" if _isnum(a["seq_len"]) else "",
+                         "workload": workload_label(a),
                          "measured_speedup": c["speedup"], "ci_low": c["ci_low"], "ci_high": c["ci_high"],
                          "verdict": c["verdict"], "source": ref["source"]})
     return pd.DataFrame(rows)
@@ -508,12 +478,12 @@ def _rvm_html(rvm: pd.DataFrame) -> str:
     if rvm.empty:
         return "<p>No published point has a measured counterpart in this run.</p>"
     rows = [[esc(r.point), esc(r.figures), esc(r.zoo_model), esc(r.optimization) + (" <b>(proxy)</b>" if r.proxy else ""),
-             esc(r.quantity), esc(r.published_text or _fmt(r.published)), _fmt(r.measured, "{:.4g}"),
-             _fmt(r.ratio, "{:.3f}"), _fmt(r.cosine_vs_fp32, "{:.4f}"), esc(r.status), esc(r.explanation)]
+             esc(r.quantity), esc(r.published_text or num(r.published, "{:.3g}")), num(r.measured, "{:.4g}"),
+             num(r.ratio, "{:.3f}"), num(r.cosine_vs_fp32, "{:.4f}"), esc(r.status), esc(r.explanation)]
             for r in rvm.itertuples()]
-    return _table(["point", "figures", "zoo model", "measured as (chain)", "quantity", "published", "measured",
-                   "measured / published", "cosine vs fp32", "status", "explanation"], rows, left=5,
-                  text_cols=(9, 10))
+    return table(["point", "figures", "zoo model", "measured as (chain)", "quantity", "published", "measured",
+                  "measured / published", "cosine vs fp32", "status", "explanation"], rows, left=5,
+                 text_cols=(9, 10))
 
 
 def _nlp_html(nlp: pd.DataFrame) -> str:
@@ -521,11 +491,11 @@ def _nlp_html(nlp: pd.DataFrame) -> str:
         return ("<p>This run has no pair of text cells (a distilled or int8 model and BERT-base fp32 on the same "
                 "target and workload) to compare with the published speedups.</p>")
     rows = [[esc(r.claim), esc(r.published_speedup), esc(r.published_hardware), esc(r.measured_model),
-             esc(r.target), esc(r.hardware), esc(r.workload), _fmt(r.measured_speedup, "{:.2f}×"),
-             f"{_fmt(r.ci_low, '{:.2f}')}–{_fmt(r.ci_high, '{:.2f}')}", esc(r.verdict)] for r in nlp.itertuples()]
-    return _table(["published claim", "published speedup", "published hardware", "measured here", "target",
-                   "this run's hardware", "workload", "measured speedup vs BERT-base fp32", "95% CI", "verdict"],
-                  rows, left=7)
+             esc(r.target), esc(r.hardware), esc(r.workload), num(r.measured_speedup, "{:.2f}×"),
+             f"{num(r.ci_low, '{:.2f}')}–{num(r.ci_high, '{:.2f}')}", esc(r.verdict)] for r in nlp.itertuples()]
+    return table(["published claim", "published speedup", "published hardware", "measured here", "target",
+                  "this run's hardware", "workload", "measured speedup vs BERT-base fp32", "95% CI", "verdict"],
+                 rows, left=7)
 
 
 def render_section(parts: dict) -> str:

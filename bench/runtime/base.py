@@ -1,15 +1,21 @@
-"""How a cell executes: a runtime binds an artifact to a device and returns a session to time."""
+"""How a cell executes: a runtime binds an artifact to a device and returns a session to time.
+
+A spec is plan-time data: it names its bind function as a "module:function" string
+(bench/runtime/specs.py), so that checking a suite imports neither torch nor ONNX Runtime.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from bench.registry import Registry
+from bench.registry import Registry, resolve
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class NoOptions(BaseModel):
@@ -37,7 +43,8 @@ class RuntimeSpec:
     name: str
     accepts: str  # artifact kind: "torch" or "onnx"
     devices: tuple[str, ...]
-    bind: Callable[..., Session]
+    # "bench.runtime.<module>:<function>", or the function itself: (artifact, target, inputs) -> Session.
+    impl: str | Callable[..., Session]
     description: str = ""
     options: type[BaseModel] = NoOptions  # the target's `options:` mapping, validated when the suite loads
     # Plan time, in the parent: `configure(target, options)` returns defaults for the target (e.g. the
@@ -48,6 +55,9 @@ class RuntimeSpec:
 
     def parse_options(self, raw: dict | None) -> BaseModel:
         return self.options(**(raw or {}))
+
+    def bind(self, artifact, target, inputs) -> Session:
+        return resolve(self.impl)(artifact, target, inputs)
 
 
 RUNTIMES: Registry[RuntimeSpec] = Registry("runtime")

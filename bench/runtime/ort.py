@@ -13,77 +13,23 @@ say); binding refuses that, so a CPU number is never labelled as a GPU one.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
-from bench.runtime.base import RUNTIMES, RuntimeSpec, Session
-
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}  # default per device
-ALIASES = {
-    "cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
-    "trt": "TensorrtExecutionProvider", "xnnpack": "XnnpackExecutionProvider",
-}
-GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
-# Nodes the first provider does not take go to the next one; this is the order ORT tries them in.
-FALLBACKS = {
-    "TensorrtExecutionProvider": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-    "CUDAExecutionProvider": ["CPUExecutionProvider"],
-}
-
-
-class OrtOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    # "excluded": inputs on the device before timing, outputs left there (I/O binding).
-    # "timed": every timed call copies inputs in and outputs out.
-    copies: Literal["excluded", "timed"] = "excluded"
-
-
-def provider_name(target) -> str:
-    if target.provider:
-        return ALIASES.get(target.provider.lower(), target.provider)
-    return PROVIDERS[target.device]
-
-
-def provider_chain(target) -> list[str]:
-    """The providers handed to ORT, in priority order."""
-    first = provider_name(target)
-    rest = FALLBACKS.get(first, [] if first == "CPUExecutionProvider" else ["CPUExecutionProvider"])
-    return [first, *rest]
-
-
-def provider_problem(target, available: list[str]) -> str:
-    """Why this target's provider cannot run with the ORT build at hand ("" when it can)."""
-    first = provider_name(target)
-    if target.device == "cpu" and first in GPU_PROVIDERS:
-        return f"ONNX Runtime provider {first} runs on cuda, but the target's device is cpu"
-    if target.device == "cuda" and first not in GPU_PROVIDERS:
-        return f"ONNX Runtime provider {first} does not run on cuda; use provider cuda or tensorrt"
-    missing = [p for p in provider_chain(target) if p not in available]
-    if missing:
-        hint = (" Install onnxruntime-gpu (with the CUDA and cuDNN versions it was built for)."
-                if set(missing) & set(GPU_PROVIDERS) else "")
-        return (f"ONNX Runtime provider {missing[0]} is not available in this build "
-                f"(available: {', '.join(available)}).{hint}")
-    return ""
+from bench.runtime.base import Session
+from bench.runtime.providers import (  # noqa: F401  (PROVIDERS, provider_name: imported from here too)
+    GPU_PROVIDERS,
+    PROVIDERS,
+    provider_chain,
+    provider_name,
+    provider_problem,
+)
+from bench.runtime.specs import OrtOptions
 
 
 def _import_ort():
     import onnxruntime
 
     return onnxruntime
-
-
-def _configure(target, opts: OrtOptions) -> dict:
-    if target.device == "cpu" and opts.copies == "timed":
-        raise ValueError("options.copies applies to device cuda only: on cpu there are no host-device copies")
-    return {}
-
-
-def _unavailable(target, opts) -> str:
-    ort = _import_ort()
-    return provider_problem(target, ort.get_available_providers())
 
 
 def session_options(ort, threads: int):
@@ -193,8 +139,3 @@ def _cuda_session(ort, sess, feeds: dict[str, np.ndarray], copies: str, info: di
 
     return Session(call=call, output=output, sync=binding.synchronize_outputs, info=info, cuda_events=False,
                    annotate=lambda record: dict(labels))
-
-
-RUNTIMES.add(RuntimeSpec("onnxruntime", accepts="onnx", devices=("cpu", "cuda"), bind=bind_ort,
-                         description="ONNX Runtime (CPU, CUDA or TensorRT execution provider)",
-                         options=OrtOptions, configure=_configure, unavailable=_unavailable))

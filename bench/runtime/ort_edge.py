@@ -13,50 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
 from bench.edge.profiles import get_profile, precision_family
-from bench.runtime.base import RUNTIMES, RuntimeSpec, Session
-from bench.runtime.ort import (
-    _import_ort,
-    open_session,
-    provider_chain,
-    provider_name,
-    provider_problem,
-    session_options,
-)
-
-EMULATION_PROVIDERS = ("CPUExecutionProvider", "XnnpackExecutionProvider")
-
-
-class EdgeOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    profile: str
-
-
-def _configure(target, opts: EdgeOptions) -> dict:
-    profile = get_profile(opts.profile)
-    if target.threads is None:
-        return {"threads": profile.threads}
-    if target.threads > profile.threads:
-        raise ValueError(f"target threads {target.threads} exceed the {profile.threads} that edge profile "
-                         f"{profile.name} allows")
-    return {}
-
-
-def _problem(target, available: list[str]) -> str:
-    name = provider_name(target)
-    if name not in EMULATION_PROVIDERS:
-        return f"the edge emulation runs on this host's CPU: provider {name} is not one of cpu, xnnpack"
-    why = provider_problem(target, available)
-    if why and name == "XnnpackExecutionProvider":
-        why += (" XNNPACK comes with ONNX Runtime's mobile packages and with builds configured --use_xnnpack; "
-                "use provider: cpu to emulate without it.")
-    return why
-
-
-def _unavailable(target, opts) -> str:
-    return _problem(target, _import_ort().get_available_providers())
+from bench.runtime.base import Session
+from bench.runtime.ort import _import_ort, open_session, session_options
+from bench.runtime.providers import edge_provider_problem, provider_chain
+from bench.runtime.specs import EdgeOptions
 
 
 def model_bytes(path) -> int:
@@ -103,7 +65,7 @@ def bind_edge(artifact, target, inputs, ort=None) -> Session:
                            f"memory budget ({profile.memory_budget_bytes / 2**20:.0f} MiB)")
     if target.threads > profile.threads:
         raise RuntimeError(f"{target.threads} threads exceed the {profile.threads} that {profile.name} allows")
-    why = _problem(target, ort.get_available_providers())
+    why = edge_provider_problem(target, ort.get_available_providers())
     if why:
         raise RuntimeError(why)
     providers = provider_chain(target)
@@ -136,9 +98,3 @@ def bind_edge(artifact, target, inputs, ort=None) -> Session:
     return Session(call=call, output=output, info=info,
                    annotate=lambda record: edge_fields(record, profile, input_bytes, seen["output_bytes"],
                                                        rss_at_bind))
-
-
-RUNTIMES.add(RuntimeSpec("onnxruntime-edge", accepts="onnx", devices=("cpu",), bind=bind_edge,
-                         description="ONNX Runtime emulating an edge profile on this host, with a roofline "
-                                     "projection onto the profile's hardware",
-                         options=EdgeOptions, configure=_configure, unavailable=_unavailable))

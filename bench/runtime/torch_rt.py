@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from bench.runtime.base import RUNTIMES, RuntimeSpec, Session
+from bench.runtime.base import Session
 
 
 def bind_torch(artifact, target, inputs) -> Session:
@@ -20,7 +20,3 @@ def bind_torch(artifact, target, inputs) -> Session:
 
     return Session(call=call, output=lambda y: y.float().cpu().numpy(), sync=sync,
                    info={"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()})
-
-
-RUNTIMES.add(RuntimeSpec("torch", accepts="torch", devices=("cpu", "cuda"), bind=bind_torch,
-                         description="PyTorch eager mode"))

@@ -1,15 +1,7 @@
-"""The model zoo. Importing this package registers every model in `MODELS`."""
+"""The model zoo. Importing this package registers every model's spec in `MODELS` (no torch:
+the builders are imported when a cell builds a model)."""
 
-from bench.zoo import (  # noqa: F401  (registration side effects)
-    autoformer,
-    decoders,
-    mobile_former,
-    outliers,
-    t2t_vit,
-    text,
-    vision,
-    vision_light,
-)
+from bench.zoo import specs  # noqa: F401  (registration side effects)
 from bench.zoo.base import MODELS, ModelSpec, Workload
 
 __all__ = ["MODELS", "ModelSpec", "Workload"]

@@ -3,16 +3,22 @@
 Every model is built from an architecture config with seeded random weights, so runs need no
 network and are reproducible. The closed-form parameter and MAC counts exist to cross-check
 the graph counters: if they disagree, one of them is wrong and the test suite says so.
+
+A spec is plan-time data: this module and the spec modules (bench/zoo/specs/) import no torch,
+so checking a suite answers in well under a second. The builder is named by a "module:function"
+string (or given as a callable) and imported only when a cell builds the model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-import torch
+from bench.registry import Registry, load
 
-from bench.registry import Registry
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -42,46 +48,56 @@ class Workload:
 
 
 def per_item_inputs(model_spec, workload, inputs: dict) -> tuple[dict, int]:
-    """One item's inputs where the batch is that item repeated in cost, and the batch size it stands for.
+    """One item's inputs where the batch is that item repeated in cost, and the batch size it
+    stands for (MAC counting and the ONNX export use it); the modality decides when that is exact."""
+    from bench.modality import modality_of
 
-    MAC counting uses it (count one item, scale), and so does the ONNX export (trace one item with
-    a dynamic batch axis, share the file across batch sizes).
-
-    An encoder or a vision model does the same work for every item of a batch when no item is
-    padded differently, so counting one item and multiplying is exact and spares a full-batch
-    forward pass on the CPU (seconds for BERT-large at batch 64). Ragged text and decoders are
-    counted on the whole batch.
-    """
-    b = workload.batch_size
-    if b == 1 or model_spec.modality not in ("vision", "text") or workload.real_lengths is not None:
-        return inputs, 1
-    if any(len(getattr(v, "shape", ())) == 0 or v.shape[0] != b for v in inputs.values()):
-        return inputs, 1
-    return {k: v[:1] for k, v in inputs.items()}, b
+    return modality_of(model_spec).per_item(workload, inputs)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
     family: str  # "bert", "vit", ...: optimizations declare the families they apply to
-    modality: str  # "text", "vision" or "decoder"
-    build_fn: Callable[[], torch.nn.Module]
-    inputs_fn: Callable[[Workload, torch.Generator], dict[str, torch.Tensor]]
+    modality: str  # "text", "vision" or "decoder": bench.modality owns what differs between them
+    # The builder: "module:function" (imported when a cell builds the model) or a callable; it is
+    # called with `build_args` as keyword arguments and returns an nn.Module.
+    build_fn: str | Callable[..., torch.nn.Module]
     params_fn: Callable[[], int]
     macs_fn: Callable[[Workload], int]
+    build_args: dict[str, Any] = field(default_factory=dict)
+    # Inputs for a workload: None takes the modality's (random token ids below `vocab`, or random
+    # images); a model with other inputs names its own `(workload, generator) -> dict` here.
+    inputs_fn: str | Callable[[Workload, torch.Generator], dict[str, torch.Tensor]] | None = None
+    vocab: int | None = None
     default_size: int = 128
     description: str = ""
     teacher: str | None = None  # distilled models name the model they were distilled from
     config: dict = field(default_factory=dict)
 
     def build(self, seed: int = 0) -> torch.nn.Module:
+        """The model in eval mode, its random weights fixed by `seed`."""
+        import torch
+
         torch.manual_seed(seed)
-        model = self.build_fn()
-        return model.eval()
+        return self.construct().eval()
+
+    def construct(self) -> torch.nn.Module:
+        """The builder's module as it returns it, from the global generator's current state (a
+        variant that builds on another model calls this inside its own seeded build)."""
+        build = load(self.build_fn) if isinstance(self.build_fn, str) else self.build_fn
+        return build(**self.build_args)
 
     def inputs(self, workload: Workload, seed: int = 0) -> dict[str, torch.Tensor]:
+        import torch
+
         gen = torch.Generator().manual_seed(seed)
-        return self.inputs_fn(workload, gen)
+        if self.inputs_fn is not None:
+            make = load(self.inputs_fn) if isinstance(self.inputs_fn, str) else self.inputs_fn
+            return make(workload, gen)
+        from bench.modality import modality_of
+
+        return modality_of(self).inputs(self, workload, gen)
 
     def closed_form_params(self) -> int:
         return int(self.params_fn())
@@ -93,6 +109,8 @@ class ModelSpec:
 def vit_init_weights(m: torch.nn.Module) -> None:
     """The original ViT/DeiT initialisation (trunc-normal linears, unit LayerNorms), which the
     official T2T-ViT and AutoFormer code apply with `model.apply`: seeded, it fixes every weight."""
+    import torch
+
     if isinstance(m, torch.nn.Linear):
         torch.nn.init.trunc_normal_(m.weight, std=0.02)
         if m.bias is not None:

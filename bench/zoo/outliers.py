@@ -12,16 +12,9 @@ follows from them.
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
-from bench.zoo import vision  # noqa: F401  (registers the models these are variants of)
-from bench.zoo.base import MODELS
-
-N_CHANNELS = 4  # outlier channels per LayerNorm (OS+ reports a handful)
-GAMMA = 30.0  # their scale against ~1 elsewhere
-BETA = 50.0  # and their offset: asymmetric, as in OS+'s Fig. 1
+from bench.zoo.specs.outliers import BETA, GAMMA, N_CHANNELS
 
 
 @torch.no_grad()
@@ -41,19 +34,10 @@ def plant_outliers(module: torch.nn.Module, n_channels: int = N_CHANNELS, gamma:
     return channels
 
 
-def _variant(base_name: str) -> None:
-    base = MODELS.get(base_name)
+def with_outliers(base: str) -> torch.nn.Module:
+    """The zoo model `base`, built, with outliers planted (the variant specs' builder)."""
+    from bench.zoo import MODELS
 
-    def build():
-        model = base.build_fn()
-        plant_outliers(model)
-        return model
-
-    MODELS.add(dataclasses.replace(
-        base, name=f"{base_name}-outliers", build_fn=build,
-        description=f"{base.description}, with synthetic LayerNorm outlier channels ({N_CHANNELS} per norm, "
-                    f"gamma {GAMMA}, beta +-{BETA}) planted as trained ViTs show them"))
-
-
-for _name in ("deit-ti", "deit-s"):
-    _variant(_name)
+    model = MODELS.get(base).construct()
+    plant_outliers(model)
+    return model

@@ -1,15 +1,8 @@
-"""Vision transformers built through timm, with seeded random weights."""
+"""Builders of the timm vision models (specs and closed forms: bench/zoo/specs/vision.py)."""
 
 from __future__ import annotations
 
-import timm
 import torch
-
-from bench.zoo.base import MODELS, ModelSpec, Workload
-
-
-def image_inputs(w: Workload, gen: torch.Generator) -> dict[str, torch.Tensor]:
-    return {"pixel_values": torch.randn(w.batch_size, 3, w.image_size, w.image_size, generator=gen)}
 
 
 class Logits(torch.nn.Module):
@@ -23,35 +16,8 @@ class Logits(torch.nn.Module):
         return self.net(pixel_values)
 
 
-def _vit(name, timm_name, *, dim, depth, heads, mlp_ratio=4, patch=16, classes=1000, size=224,
-         description="", teacher=None):
-    hidden = dim * mlp_ratio
+def timm_model(timm_name: str, **kwargs) -> torch.nn.Module:
+    """A timm architecture with seeded random weights (`pretrained=False`: nothing is downloaded)."""
+    import timm
 
-    def build():
-        return Logits(timm.create_model(timm_name, pretrained=False, num_classes=classes))
-
-    def tokens(side):
-        return (side // patch) ** 2
-
-    def params():
-        block = 2 * 2 * dim + (3 * dim * dim + 3 * dim) + (dim * dim + dim) + (dim * hidden + hidden) + (hidden * dim + dim)
-        stem = 3 * patch * patch * dim + dim + dim + (tokens(size) + 1) * dim  # patch conv, cls token, positions
-        return stem + depth * block + 2 * dim + dim * classes + classes
-
-    def macs(w: Workload):
-        p = tokens(w.image_size)
-        n = p + 1
-        block = n * (4 * dim * dim + 2 * dim * hidden) + 2 * n * n * dim
-        return w.batch_size * (p * dim * 3 * patch * patch + depth * block + dim * classes)
-
-    MODELS.add(ModelSpec(name, "vit", "vision", build, image_inputs, params, macs, default_size=size,
-                         description=description, teacher=teacher,
-                         config=dict(timm=timm_name, dim=dim, depth=depth, heads=heads)))
-
-
-_vit("deit-ti", "deit_tiny_patch16_224", dim=192, depth=12, heads=3,
-     description="DeiT-Tiny, 224x224 (Touvron et al., 2021)")
-_vit("deit-s", "deit_small_patch16_224", dim=384, depth=12, heads=6,
-     description="DeiT-Small, 224x224 (Touvron et al., 2021)")
-_vit("deit-b", "deit_base_patch16_224", dim=768, depth=12, heads=12,
-     description="DeiT-Base (= ViT-B/16), 224x224 (Touvron et al., 2021)")
+    return Logits(timm.create_model(timm_name, pretrained=False, **kwargs))

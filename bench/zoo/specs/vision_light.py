@@ -15,17 +15,12 @@ T2T-ViT (bench/zoo/t2t_vit.py), AutoFormer (autoformer.py) and Mobile-Former (mo
 
 from __future__ import annotations
 
-import timm
-
 from bench.reference import published_cost
 from bench.zoo.base import MODELS, ModelSpec, Workload
-from bench.zoo.vision import Logits, _vit, image_inputs
+from bench.zoo.specs.vision import vit
 
 
 def _published(name: str, timm_name: str, family: str, reference: str, *, size: int, description: str):
-    def build():
-        return Logits(timm.create_model(timm_name, pretrained=False))
-
     def params():
         return round(published_cost(reference)[0] * 1e6)
 
@@ -35,13 +30,13 @@ def _published(name: str, timm_name: str, family: str, reference: str, *, size: 
         side = w.image_size or size
         return round(published_cost(reference)[1] * 1e9 * w.batch_size * (side / size) ** 2)
 
-    MODELS.add(ModelSpec(name, family, "vision", build, image_inputs, params, macs, default_size=size,
-                         description=description,
+    MODELS.add(ModelSpec(name, family, "vision", "bench.zoo.vision:timm_model", params, macs,
+                         build_args=dict(timm_name=timm_name), default_size=size, description=description,
                          config=dict(timm=timm_name, cost_source="published", reference=reference)))
 
 
-_vit("vit-s", "vit_small_patch16_224", dim=384, depth=12, heads=6,
-     description="ViT-S/16 (timm vit_small_patch16_224, the DeiT-S architecture), 224x224")
+vit("vit-s", "vit_small_patch16_224", dim=384, depth=12, heads=6,
+    description="ViT-S/16 (timm vit_small_patch16_224, the DeiT-S architecture), 224x224")
 
 _LIGHT = [
     # name, timm name, family, reference row, resolution, description

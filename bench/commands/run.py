@@ -1,0 +1,106 @@
+"""`bench run SUITE` (or `--resume RUN_DIR`): every cell of a suite, one process per cell, into a run directory."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.commands import DEFAULT_REPORTS, DEFAULT_RESULTS, Command
+from bench.errors import UserError
+
+
+class Run(Command):
+    name = "run"
+    help = "run a suite, one process per cell"
+
+    def add_arguments(self, parser) -> None:
+        p = parser
+        p.add_argument("suite", nargs="?", help="suite file (omit with --resume)")
+        p.add_argument("--results-dir", default=str(DEFAULT_RESULTS),
+                       help="root of run directories (default: results)")
+        p.add_argument("--run-id", help="name of the run directory (default: <suite>-<UTC time>)")
+        p.add_argument("--resume", metavar="RUN_DIR", help="finish an interrupted run (a directory in --results-dir)")
+        p.add_argument("--executor", choices=["local", "ray"], default="local",
+                       help="local: one process per cell, in turn (default); ray: cells as Ray tasks")
+        p.add_argument("--address", help="Ray cluster address for --executor ray (default: start a local Ray)")
+        p.add_argument("--no-fork-server", action="store_true",
+                       help="start each cell's process from scratch instead of forking it from a warm process "
+                            "that imported torch once (slower; still one process per cell either way)")
+        p.add_argument("--keep-artifacts", action="store_true",
+                       help="keep ONNX exports, calibration data and per-cell scratch under the run directory")
+        p.add_argument("--report", action="store_true", help="render the HTML report when the run ends")
+        p.add_argument("--reports-dir", default=str(DEFAULT_REPORTS))
+
+    def run(self, args) -> int:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from bench.commands.plan import expand_suite
+        from bench.executor import run_cells
+        from bench.measure.env import capture
+        from bench.store import RunStore
+
+        if args.resume and (args.suite or args.run_id):
+            raise UserError("--resume takes the run directory alone: the suite and run id come from its manifest.")
+        if args.executor == "ray":
+            from bench.ray_executor import require_ray
+
+            require_ray()  # before any run directory exists
+        if args.resume:  # re-plan from the manifest; cells with a readable record are not run again
+            from bench.executor import cells_from_manifest
+
+            store = RunStore.open(Path(args.results_dir), args.resume)
+            store.lock()
+            manifest = store.manifest()
+            run_id, suite_name, cells = manifest.get("run_id", store.dir.name), manifest.get("suite_name", ""), \
+                cells_from_manifest(manifest)
+            manifest.setdefault("resumed_at", []).append(datetime.now(UTC).isoformat())
+        else:
+            if not args.suite:
+                raise UserError("bench run needs a suite file, or --resume RUN_DIR to finish an earlier run.")
+            plan = expand_suite(args.suite)
+            run_id = args.run_id or f"{plan.suite.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+            store = RunStore.create(Path(args.results_dir), run_id)
+            store.lock()
+            suite_text = Path(args.suite).read_text()
+            suite_name, cells = plan.suite.name, plan.cells
+            manifest = {
+                "run_id": run_id, "suite_name": plan.suite.name, "suite_path": str(args.suite),
+                "suite_text": suite_text, "cells": [c.to_json() for c in plan.cells],
+                "excluded": [c.cell_id for c in plan.excluded], "environment": capture(),
+                "started_at": datetime.now(UTC).isoformat(), "finished_at": None,
+            }
+        manifest.update(status="running", executor=args.executor)
+        store.write_manifest(manifest)
+        from bench.measure.cell_metrics import measure_run_peaks
+
+        # Roofline ceilings, once per run (again on resume: the cells read them from the run cache).
+        t_peaks = time.perf_counter()
+        manifest.update(measure_run_peaks(cells, store.cache_dir))
+        manifest["peaks_s"] = time.perf_counter() - t_peaks
+        store.write_manifest(manifest)
+        t0 = time.perf_counter()
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), transient=False) as progress:
+            task = progress.add_task(f"{suite_name}", total=len(cells))
+
+            def on_record(cell, rec):
+                status = rec["status"]
+                lat = rec.get("latency_ms_p50")
+                detail = f"{lat:.2f} ms p50" if lat is not None else (rec.get("error") or "")[:100]
+                progress.console.print(f"{status:>7}  {cell.cell_id}: {detail}", markup=False, highlight=False)
+                progress.advance(task)
+
+            records = run_cells(cells, store, run_id, on_record, executor=args.executor, address=args.address,
+                                keep_artifacts=args.keep_artifacts, fork_server=not args.no_fork_server)
+        manifest.update(finished_at=datetime.now(UTC).isoformat(), wall_s=time.perf_counter() - t0,
+                        environment_after=capture(), status="complete")
+        store.write_manifest(manifest)
+        counts = {s: sum(r["status"] == s for r in records) for s in ("ok", "failed", "timeout", "skipped")}
+        print(f"Run {run_id}: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f". Results in {store.dir}")
+        if args.report:
+            from bench.commands.report import render
+
+            path = render(store.dir, Path(args.reports_dir) / run_id)
+            print(f"Report: {path}")
+        return 0

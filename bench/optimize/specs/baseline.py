@@ -1,0 +1,7 @@
+"""The fp32 baseline: the reference every other cell is compared with."""
+
+from bench.optimize.base import OPTIMIZATIONS, OptimizationSpec
+
+OPTIMIZATIONS.add(OptimizationSpec(
+    "fp32", "bench.optimize.baseline:fp32",
+    description="The unmodified fp32 model: the baseline for speedups and fidelity."))

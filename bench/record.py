@@ -1,0 +1,283 @@
+"""The cell record, typed: sections a phase of the cell fills, flattened to columns in one place.
+
+A record used to be a dict that eight places wrote keys into; a typo made a new column and a
+missing key went unnoticed. Here each part of a cell's measurement has a section with named,
+typed fields (identity, static, timing, memory, energy, roofline, fidelity, cost, state, decode),
+and `CellRecord.flat()` is the only place sections become the flat columns that the JSON record
+files, Parquet, CSV and every reader use. Column names are unchanged from the untyped record.
+
+Two sections are open by design: `steps` holds what optimization steps return for the record
+(`Artifact.record`: outlier statistics, compile time, ORT node counts) and `runtime` what a
+runtime adds once the metrics are known (an edge projection, I/O-binding labels). Those depend on
+the optimization or runtime, which declares them; the rest is fixed here.
+
+Only fields that were set are written, so a failed cell's record holds what is known about it and
+no column of nulls. `CellRecord.from_flat` reads a flat record back into its sections.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Json = Any  # nested values kept as they are (environment dicts, per-layer statistics)
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Identity(Section):
+    """Which cell this is: enough to find it, group it and compare it with its fp32 baseline."""
+
+    run_id: str | None = None
+    cell_id: str
+    model: str | None = None
+    family: str | None = None
+    modality: str | None = None
+    optimization: str | None = None
+    runtime: str | None = None
+    device: str | None = None
+    target: str | None = None
+    threads: int | None = None
+    batch_size: int | None = None
+    seq_len: int | None = None
+    image_size: int | None = None
+    workload: str | None = None
+    steps: list[str] | None = None
+    status: str | None = None  # ok | failed | timeout | skipped
+    error: str | None = None
+    failure: str | None = None  # exception | crash | oom | timeout (bench.executor.classify)
+    note: str | None = None
+
+
+class Static(Section):
+    """Counted on the graph that runs (bench.measure.flops), with the closed form beside it."""
+
+    params: int | None = None
+    macs: int | float | None = None
+    flops: int | float | None = None
+    uncounted_ops: list[str] | None = None
+    macs_counted_batch: int | None = None
+    macs_closed_form: int | None = None
+    params_closed_form: int | None = None
+    weight_bytes: int | None = None
+    precision: str | None = None
+    optimization_notes: str | None = None
+
+
+class Timing(Section):
+    latency_ms_p50: float | None = None
+    latency_ms_mean: float | None = None
+    latency_ms_p90: float | None = None
+    latency_ms_p99: float | None = None
+    latency_ms_std: float | None = None
+    latency_ms_iqr: float | None = None
+    latency_ms_min: float | None = None
+    latency_ms_ci_low: float | None = None
+    latency_ms_ci_high: float | None = None
+    n_samples: int | None = None
+    timing_target_met: bool | None = None
+    latency_samples_ms: list[float] | None = None
+    timing_mode: str | None = None
+    timing_block_size: int | None = None
+    timing_clock: str | None = None
+    timing_clock_overhead_ns: float | None = None
+    latency_cv: float | None = None
+    latency_iqr_over_median: float | None = None
+    latency_p99_over_p50: float | None = None
+    noisy: bool | None = None
+    noise_threshold_cv: float | None = None
+
+
+class Memory(Section):
+    peak_rss_build_bytes: int | None = None
+    peak_rss_infer_bytes: int | None = None
+    peak_rss_bytes: int | None = None
+    rss_start_bytes: int | None = None
+    cuda_peak_allocated_bytes: int | None = None
+    cuda_peak_reserved_bytes: int | None = None
+    nvml_used_bytes: int | None = None
+    activation_bytes_estimate: int | None = None
+    disk_bytes: int | None = None
+
+
+class Energy(Section):
+    energy_counter_j_per_call: float | None = None
+    energy_counter_source: str | None = None
+    energy_window_s: float | None = None
+    energy_window_calls: int | None = None
+    energy_idle_w_subtracted: float | None = None
+    energy_j_per_inference: float | None = None
+    energy_j_per_item: float | None = None
+    energy_item_unit: str | None = None
+    energy_source: str | None = None
+    energy_analytic_j_per_inference: float | None = None
+    energy_tdp_j_per_inference: float | None = None
+    energy_tdp_w: float | None = None
+    energy_spec_device: str | None = None
+    energy_note: str | None = None
+
+
+class Roofline(Section):
+    min_bytes_moved: int | float | None = None
+    arithmetic_intensity: float | None = None
+    achieved_flops_per_s: float | None = None
+    attainable_flops_per_s: float | None = None
+    roofline_pct: float | None = None
+    roofline_bound: str | None = None
+    roofline_device: str | None = None
+    roofline_dtype: str | None = None
+
+
+class Fidelity(Section):
+    """Against the fp32 torch-eager reference on identical inputs."""
+
+    max_abs_err: float | None = None
+    mean_abs_err: float | None = None
+    cosine_sim: float | None = None
+    top1_agreement: float | None = None
+    real_tokens: int | None = None  # padded text: fidelity is taken on the real tokens only
+
+
+class Cost(Section):
+    """Where the cell's own time went: cold-start phases, steps, and what the runner saw."""
+
+    build_s: float | None = None
+    optimize_s: float | None = None
+    export_s: float | None = None
+    session_s: float | None = None
+    first_call_s: float | None = None
+    step_s: dict[str, float] | None = None
+    phase_s: dict[str, float] | None = None
+    cell_wall_s: float | None = None
+    process_wall_s: float | None = None
+    cell_process: str | None = None  # forked | spawned
+    executor: str | None = None  # set by the Ray executor, with the node and host that ran the cell
+    ray_node_id: str | None = None
+    host: str | None = None
+
+
+class State(Section):
+    """The machine around the cell, so that a number can be traced and distrusted."""
+
+    state_before: Json = None
+    state_after: Json = None
+    gpu_state: Json = None
+    gpu_throttled: bool | None = None
+    thread_settings: Json = None
+    runtime_info: Json = None
+    stderr_tail: str | None = None
+
+
+class Decode(Section):
+    """Decoder cells: the prefill and per-token phases (bench.measure.decode)."""
+
+    prefill_macs: int | None = None
+    prefill_macs_closed_form: int | None = None
+    decode_macs_per_token: float | None = None
+    decode_macs_per_token_closed_form: float | None = None
+    decode_macs_first: int | None = None
+    decode_macs_last: int | None = None
+    decode_uncounted_ops: list[str] | None = None
+    prompt_len: int | None = None
+    new_tokens: int | None = None
+    decode_reps: int | None = None
+    ttft_ms: float | None = None
+    ttft_ms_ci_low: float | None = None
+    ttft_ms_ci_high: float | None = None
+    ttft_samples_ms: list[float] | None = None
+    tpot_ms: float | None = None
+    tokens_per_s: float | None = None
+    decode_tokens_per_s: float | None = None
+    kv_cache_bytes: int | None = None
+    kv_cache_positions: int | None = None
+    kv_cache_bytes_closed_form: int | None = None
+    greedy_match_prefix: int | None = None
+    greedy_token_agreement: float | None = None
+
+
+SECTIONS: dict[str, type[Section]] = {
+    "identity": Identity, "static": Static, "timing": Timing, "memory": Memory, "energy": Energy,
+    "roofline": Roofline, "fidelity": Fidelity, "cost": Cost, "state": State, "decode": Decode,
+}
+OPEN_SECTIONS = ("steps", "runtime")  # fields declared by the optimization or runtime that adds them
+SECTION_OF: dict[str, str] = {f: name for name, cls in SECTIONS.items() for f in cls.model_fields}
+
+
+class CellRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    identity: Identity
+    static: Static = Field(default_factory=Static)
+    timing: Timing = Field(default_factory=Timing)
+    memory: Memory = Field(default_factory=Memory)
+    energy: Energy = Field(default_factory=Energy)
+    roofline: Roofline = Field(default_factory=Roofline)
+    fidelity: Fidelity = Field(default_factory=Fidelity)
+    cost: Cost = Field(default_factory=Cost)
+    state: State = Field(default_factory=State)
+    decode: Decode = Field(default_factory=Decode)
+    steps: dict[str, Json] = Field(default_factory=dict)
+    runtime: dict[str, Json] = Field(default_factory=dict)
+
+    def flat(self) -> dict[str, Any]:
+        """The record's columns: every field that was set, sections in a fixed order."""
+        out: dict[str, Any] = {}
+        for name in SECTIONS:
+            out.update(getattr(self, name).model_dump(exclude_unset=True))
+        for name in OPEN_SECTIONS:
+            for k, v in getattr(self, name).items():
+                if k in SECTION_OF or k in out:
+                    raise ValueError(f"{name} field {k!r} would overwrite the record's own {k!r}")
+                out[k] = v
+        return out
+
+    @classmethod
+    def from_flat(cls, flat: dict[str, Any], open_section: str = "runtime") -> CellRecord:
+        """Sections from flat columns; a column no section declares goes to `open_section`."""
+        parts: dict[str, dict] = {name: {} for name in (*SECTIONS, *OPEN_SECTIONS)}
+        for k, v in flat.items():
+            parts[SECTION_OF.get(k, open_section)][k] = v
+        return cls.model_validate(parts)
+
+    def update(self, fields: dict[str, Any], open_section: str = "runtime") -> CellRecord:
+        """Set flat fields on their sections (validated); others go to `open_section`."""
+        for k, v in fields.items():
+            section = SECTION_OF.get(k)
+            if section is None:
+                getattr(self, open_section)[k] = v
+            else:
+                setattr(getattr(self, section), k, v)
+        return self
+
+
+def identity(cell, run_id: str | None = None) -> Identity:
+    """A planned cell's identity fields, the part every record has whatever happened to it. A cell
+    process does not know its run: without `run_id` the field stays unset (and unwritten)."""
+    run = {"run_id": run_id} if run_id is not None else {}
+    return Identity(
+        **run, cell_id=cell.cell_id, model=cell.model, optimization=cell.optimization,
+        runtime=cell.target.runtime, device=cell.target.device, target=cell.target.label,
+        threads=cell.target.threads, batch_size=cell.workload.batch_size, seq_len=cell.workload.seq_len,
+        image_size=cell.workload.image_size, workload=cell.workload.label, steps=[s.label for s in cell.resolved])
+
+
+def base_record(cell, run_id: str | None) -> dict[str, Any]:
+    return identity(cell, run_id).model_dump(exclude_unset=True)
+
+
+def checked(flat: dict[str, Any]) -> dict[str, Any]:
+    """A flat record as the runner is about to store it, validated against the sections.
+
+    A record that does not validate is a bug in the harness, not in the cell; it is still stored
+    (losing a measurement to a schema slip helps nobody), as a failure that names the problem."""
+    from pydantic import ValidationError
+
+    try:
+        return CellRecord.from_flat(flat).flat()
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        return {**flat, "status": "failed", "failure": "record",
+                "error": f"the cell's record does not match its schema at {where}: {err['msg']}"}

@@ -1,0 +1,66 @@
+"""The runtimes' specs, their options and their plan-time hooks, importable without torch or
+onnxruntime: the hooks import onnxruntime in their bodies, so only a suite with an ONNX Runtime
+target pays for it, and only when it is planned on this host."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from bench.edge.profiles import get_profile
+from bench.runtime.base import RUNTIMES, RuntimeSpec
+from bench.runtime.providers import edge_provider_problem, provider_problem
+
+
+class OrtOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # "excluded": inputs on the device before timing, outputs left there (I/O binding).
+    # "timed": every timed call copies inputs in and outputs out.
+    copies: Literal["excluded", "timed"] = "excluded"
+
+
+class EdgeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    profile: str
+
+
+def available_providers() -> list[str]:
+    import onnxruntime
+
+    return onnxruntime.get_available_providers()
+
+
+def ort_configure(target, opts: OrtOptions) -> dict:
+    if target.device == "cpu" and opts.copies == "timed":
+        raise ValueError("options.copies applies to device cuda only: on cpu there are no host-device copies")
+    return {}
+
+
+def ort_unavailable(target, opts) -> str:
+    return provider_problem(target, available_providers())
+
+
+def edge_configure(target, opts: EdgeOptions) -> dict:
+    profile = get_profile(opts.profile)
+    if target.threads is None:
+        return {"threads": profile.threads}
+    if target.threads > profile.threads:
+        raise ValueError(f"target threads {target.threads} exceed the {profile.threads} that edge profile "
+                         f"{profile.name} allows")
+    return {}
+
+
+def edge_unavailable(target, opts) -> str:
+    return edge_provider_problem(target, available_providers())
+
+
+RUNTIMES.add(RuntimeSpec("onnxruntime", accepts="onnx", devices=("cpu", "cuda"), impl="bench.runtime.ort:bind_ort",
+                         description="ONNX Runtime (CPU, CUDA or TensorRT execution provider)",
+                         options=OrtOptions, configure=ort_configure, unavailable=ort_unavailable))
+RUNTIMES.add(RuntimeSpec("onnxruntime-edge", accepts="onnx", devices=("cpu",), impl="bench.runtime.ort_edge:bind_edge",
+                         description="ONNX Runtime emulating an edge profile on this host, with a roofline "
+                                     "projection onto the profile's hardware",
+                         options=EdgeOptions, configure=edge_configure, unavailable=edge_unavailable))
+RUNTIMES.add(RuntimeSpec("torch", accepts="torch", devices=("cpu", "cuda"), impl="bench.runtime.torch_rt:bind_torch",
+                         description="PyTorch eager mode"))
