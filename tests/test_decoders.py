@@ -121,6 +121,7 @@ def test_new_tokens_must_leave_a_decode_step():
         parse_suite(SUITE.replace("new_tokens: [3]", "new_tokens: [1]"))
 
 
+@pytest.mark.slow
 def test_decoder_cell_end_to_end(cli, write_suite, tmp_path):
     text = SUITE.replace("gpt2, tinybert-4", "gpt2").replace("ort-dynamic-int8]", "]")
     res = cli("run", write_suite(text), "--results-dir", tmp_path, "--run-id", "dec")

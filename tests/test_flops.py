@@ -13,9 +13,11 @@ def _workload(spec, batch=1):
 
 # Models whose spec returns the published figure are checked against it in tests/test_survey_zoo.py.
 CLOSED_FORM = [n for n in MODELS.names() if MODELS.get(n).config.get("cost_source") != "published"]
+# The largest builds take seconds each: the full tier checks them, the everyday tier the rest.
+BIG = {"bert-large", "gpt2-medium", "deit-b", "gpt2"}
 
 
-@pytest.mark.parametrize("name", CLOSED_FORM)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n for n in CLOSED_FORM])
 def test_counted_macs_and_params_match_closed_form(name):
     spec = MODELS.get(name)
     model = spec.build()

@@ -19,6 +19,8 @@ from bench.store import RunStore
 from bench.suite import expand, load_suite
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # spawns cell processes: the full tier (nox -s tests) runs it
+
 MEASURE = "warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.3, min_samples: 5, timeout_s: 300"
 
 
@@ -115,6 +117,7 @@ def test_the_guard_tells_a_mapped_driver_from_an_initialised_one(tmp_path):
     probe = f"""
 import ctypes
 from bench.forkserver import cuda_driver_initialised, mapped_libcuda
+
 assert mapped_libcuda() is None and not cuda_driver_initialised()
 lib = ctypes.CDLL({str(lib)!r})
 assert mapped_libcuda().endswith("libcuda.so.1")

@@ -36,6 +36,7 @@ def test_agree_retakes_once_and_reports_every_try():
     assert not r["agrees"] and r["rel_diff"] == pytest.approx(3 / 13)
 
 
+@pytest.mark.slow
 def test_matmul_median_agrees_with_torch_benchmark_timer():
     r = peer.agree(lambda: peer.matmul_pair(THREADS, min_run_time=0.5), retries=RETRIES)
     assert r["peer"] == "torch.utils.benchmark"

@@ -8,6 +8,8 @@ import pytest
 from bench.errors import UserError
 from bench.suite import expand, parse_suite
 
+pytestmark = pytest.mark.slow  # spawns cell processes: the full tier (nox -s tests) runs it
+
 SUITE = """
 name: ray
 models: [tinybert-4]

@@ -16,6 +16,8 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 
+pytestmark = pytest.mark.slow  # spawns cell processes: the full tier (nox -s tests) runs it
+
 MEASURE = "warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.3, min_samples: 5"
 
 FAULTS = f"""
@@ -124,14 +126,14 @@ def test_every_fault_is_recorded_and_the_sweep_goes_on(write_suite, tmp_path):
 
 
 def test_a_hang_is_killed_at_the_timeout(write_suite, tmp_path):
-    t0 = time.monotonic()
     res = run_cli("run", write_suite(HANG), "--results-dir", tmp_path, "--run-id", "hang", "--keep-artifacts")
     assert res.returncode == 0, res.stdout + res.stderr
     run = tmp_path / "hang"
     (rec,) = records(run).values()
     assert (rec["status"], rec["failure"]) == ("timeout", "timeout")
-    assert "timeout of 4 s" in rec["error"] and 4 <= rec["cell_wall_s"] < 10
-    assert time.monotonic() - t0 < 60
+    # Killed at the timeout, never before; how long after depends on the machine's load (the run
+    # finishing at all, within run_cli's own timeout, is what shows that the hang was killed).
+    assert "timeout of 4 s" in rec["error"] and rec["cell_wall_s"] >= 4
     # --keep-artifacts keeps the cell's scratch, with its full stderr.
     assert (run / "scratch" / rec["cell_id"] / "stderr.txt").exists()
     no_process_left(run)

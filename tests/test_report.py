@@ -37,6 +37,7 @@ def evil_page(tmp_path_factory):
     return render(write_run(root, "evil", make_records(evil=True, models=["bert-base", "deit-s"])))
 
 
+@pytest.mark.slow
 def test_markup_from_records_is_escaped(evil_page):
     assert "<script>alert(1)" not in evil_page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in evil_page
@@ -45,6 +46,7 @@ def test_markup_from_records_is_escaped(evil_page):
     assert re.search(r"script-src 'sha256-[A-Za-z0-9+/=]+'", evil_page)
 
 
+@pytest.mark.slow
 def test_report_has_every_section_and_no_external_reference(evil_page):
     for sid in ("overview", "pareto", "speedup", "roofline", "cells", "detail", "problems"):
         assert f'id="{sid}"' in evil_page, sid
@@ -57,6 +59,7 @@ def test_report_has_every_section_and_no_external_reference(evil_page):
     assert "injected failure" in evil_page and "CV" in evil_page  # failed cell and the noisy cell's reason
 
 
+@pytest.mark.slow
 def test_embedded_csv_holds_every_record(evil_page):
     payload = re.search(r'<script type="application/json" id="records-csv">(.*?)</script>', evil_page, re.S).group(1)
     text = json.loads(payload)
@@ -66,6 +69,7 @@ def test_embedded_csv_holds_every_record(evil_page):
     assert "latency_samples_ms" not in rows[0] and float(rows[0]["latency_ms_p50"]) > 0
 
 
+@pytest.mark.slow
 def test_runs_without_the_optional_fields_still_render(tmp_path):
     """A run from before noise, energy and roofline fields landed: those parts drop out, nothing fails."""
     run_dir = write_run(tmp_path, "old", make_records(models=["tinybert-4"], extra_fields=False), extra_manifest=False)
@@ -74,6 +78,7 @@ def test_runs_without_the_optional_fields_still_render(tmp_path):
     assert 'id="pareto"' in page and 'id="speedup"' in page and "Energy per inference" not in page
 
 
+@pytest.mark.slow
 def test_survey_section_is_included_when_present(tmp_path, monkeypatch):
     import sys
     import types
@@ -85,6 +90,7 @@ def test_survey_section_is_included_when_present(tmp_path, monkeypatch):
     assert '<section id="survey"><h2>Survey figures</h2><p>6 cells seen</p>' in page
 
 
+@pytest.mark.slow
 def test_published_accuracy_is_labelled_as_published(tmp_path):
     """The accuracies come from bench/reference/published.csv: the model's own verified row, not a
     proxy that reuses its architecture (UP-DeiT-T is built as DeiT-Ti and scores 75.79)."""
@@ -105,6 +111,7 @@ def test_published_accuracy_is_labelled_as_published(tmp_path):
     assert "<td class=\"l\">deit-s</td><td class=\"l\">ImageNet-1k top-1</td><td class=\"l\">79.9</td>" in acc
 
 
+@pytest.mark.slow
 def test_every_plotted_point_has_a_hover_title_with_a_unique_id(tmp_path):
     page = render(write_run(tmp_path, "t", make_records()))
     ids = re.findall(r'<g id="(tip\d+)"><title>([^<]+)</title>', page)
@@ -128,6 +135,7 @@ def test_a_run_with_no_finished_cell_still_renders(tmp_path):
     assert "injected failure" in page and "No cell finished" in page and "<svg" not in page
 
 
+@pytest.mark.slow
 def test_planned_cells_without_a_record_are_listed(tmp_path):
     recs = make_records(models=["tinybert-4"], extra_fields=False)
     run_dir = write_run(tmp_path, "cut", recs)
@@ -165,6 +173,7 @@ def test_padded_and_packed_workloads_are_compared_only_within_their_own_workload
     assert (sp.workload == "b8-s128").sum() == 1  # the full-length fp32 cell stands alone
 
 
+@pytest.mark.slow
 def test_fronts_and_speedups_leave_out_single_optimization_models_and_name_them(tmp_path):
     """A model that ran only fp32 has no front and no speedup: it is listed, not drawn, and the
     models that do have fronts keep distinct colours however many fp32-only models the run has."""
@@ -208,6 +217,7 @@ def test_many_model_scatters_colour_by_family_and_few_by_model():
     assert key == "model" and len(set(cmap.values())) == 3
 
 
+@pytest.mark.slow
 def test_the_overview_names_the_gpu_the_cells_used(tmp_path):
     run_dir = write_run(tmp_path, "g", make_records(models=["tinybert-4"], extra_fields=False))
     m = json.loads((run_dir / "manifest.json").read_text())

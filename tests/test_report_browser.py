@@ -14,7 +14,7 @@ from bench.report.html import write_report
 from tests import browser
 from tests.fixture_runs import EVIL, make_records, write_run
 
-pytestmark = pytest.mark.skipif(not browser.available(), reason="needs chromium, chromedriver and selenium")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not browser.available(), reason="needs chromium, chromedriver and selenium")]
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,7 @@
 """`bench summary RUN_DIR [--format markdown|text]`: the headline table a CI job summary shows."""
 
+import pytest
+
 from bench.store import RunStore
 
 
@@ -51,6 +53,8 @@ def test_text_format_is_the_same_table_aligned(tmp_path, cli):
     assert cli("summary", store.dir).stdout == cli("summary", store.dir, "--format", "markdown").stdout \
         == cli("summary", store.dir, "--markdown").stdout  # the old flag still works, as the CI job uses it
 
+
+@pytest.mark.slow
 def test_the_summary_and_the_report_say_where_the_time_went(tmp_path, cli):
     """The GPU suite's 20-minute budget is checked on every scheduled run: wall time, the median
     cell, and how much of the cells' time was measuring rather than starting and building."""

@@ -85,6 +85,7 @@ def rendered(tmp_path_factory):
     return run, tmp / "out", write_survey(run, tmp / "out").read_text(), build(df, {"environment": {"cpu_model": CPU}})
 
 
+@pytest.mark.slow
 def test_every_figure_renders_with_published_and_measured_points(rendered):
     run, out, page, _ = rendered
     for fig in ("fig10", "fig11", "fig20", "fig28", "fig30"):
@@ -99,6 +100,7 @@ def test_every_figure_renders_with_published_and_measured_points(rendered):
     assert "Reported vs measured" in page and CPU in page
 
 
+@pytest.mark.slow
 def test_reported_vs_measured_ratios(rendered):
     rvm = rendered[3]["rvm"]
     deit = rvm[(rvm["point"] == "DeiT-S") & (rvm["quantity"] == "parameters (M)")].iloc[0]
@@ -120,6 +122,7 @@ def test_reported_vs_measured_ratios(rendered):
     assert set(w6["quantity"]) == {"parameters (M)"}  # the row publishes no MACs
 
 
+@pytest.mark.slow
 def test_nlp_speedups_name_both_machines(rendered):
     nlp = rendered[3]["nlp"]
     distil = nlp[nlp["claim"].str.startswith("DistilBERT")]
@@ -151,6 +154,7 @@ def test_section_escapes_strings_and_handles_empty_runs(tmp_path):
     assert "No architecture of this figure ran" in render_section(parts)
 
 
+@pytest.mark.slow
 def test_cli_survey(tmp_path, cli, rendered):
     run = rendered[0]
     r = cli("survey", run, "--out", tmp_path / "cli-out")
@@ -174,6 +178,7 @@ def test_hardware_name_for_cpu_and_cuda_records():
     assert hardware_name({"environment": {}}, rec) == "NVIDIA L4"
 
 
+@pytest.mark.slow
 def test_variant_cells_are_the_points_of_their_published_rows(rendered):
     run = rendered[0]
     df, _ = load_records(run)
@@ -224,6 +229,7 @@ def test_a_gpu_run_with_variants_at_batch_64_only_puts_every_point_at_batch_64(t
     assert figure_batch(for_figure("fig11").iterrows(), ok) == 1
 
 
+@pytest.mark.slow
 def test_variant_ratios_in_the_reported_vs_measured_table(rendered):
     _, out, page, parts = rendered
     rvm = parts["rvm"]
