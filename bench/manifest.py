@@ -41,6 +41,9 @@ class Manifest(BaseModel):
     resumed_at: list[str] = Field(default_factory=list)
     interrupted_at: str | None = None
     imports: list[dict[str, Json]] = Field(default_factory=list)  # edge device runs merged in (bench import)
+    # Models the suite brought (bench.zoo.user): where each one's weights came from, with a sha256.
+    models: dict[str, dict[str, Json]] = Field(default_factory=dict)
+    accuracy_tolerance: float | None = None  # the suite's: how far below fp32 a cell may fall in the headline
 
 
 def validate(manifest: dict) -> dict:

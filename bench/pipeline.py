@@ -79,13 +79,19 @@ def prepare(cell, cache: Path, scratch: Path, phases: PhaseTimer, device: str | 
     spec = MODELS.get(cell.model)
     modality = modality_of(spec)
     seed = cell.measure.seed
-    with phases("build"):
-        module = spec.build(seed)
+    with phases("build"):  # a model that arrives as an ONNX file has no torch module
+        module = spec.build(seed) if spec.artifact_kind == "torch" else None
     inputs = spec.inputs(cell.workload, seed)
     ctx = Context(spec, cell.workload, inputs, device or cell.target.device, scratch, cache, seed)
     with phases("reference"):
         reference = modality.reference(spec, cell.workload, inputs, cache, seed, module)
-    return Prepared(cell, spec, modality, module, inputs, ctx, reference)
+    prep = Prepared(cell, spec, modality, module, inputs, ctx, reference)
+    if cell.evaluation is not None:
+        from bench.evaluate.run import prepare_baseline
+
+        with phases("eval_baseline"):  # the fp32 model's results, before any step edits the module
+            prepare_baseline(prep)
+    return prep
 
 
 def static_metrics(prep: Prepared, module, applied_key: str) -> dict:
@@ -99,7 +105,8 @@ def optimize(prep: Prepared, phases: PhaseTimer) -> Optimized:
     """Apply the cell's resolved chain; count static metrics on the float graph that runs."""
     from bench.optimize import OPTIMIZATIONS, Artifact
 
-    result = Optimized(Artifact(kind="torch", module=prep.module), static=None)
+    onnx = Path(prep.spec.onnx_path) if prep.spec.onnx_path else None
+    result = Optimized(Artifact(kind=prep.spec.artifact_kind, module=prep.module, onnx_path=onnx), static=None)
 
     def count() -> None:
         if result.static is None and result.artifact.kind == "torch":
@@ -120,7 +127,23 @@ def optimize(prep: Prepared, phases: PhaseTimer) -> Optimized:
             if opt.changes_shapes:
                 result.applied.append(step.label)
         count()
+        if result.static is None and onnx is not None:  # counted on the file as it came (the float graph)
+            with phases("static"):
+                result.static = onnx_static(prep, onnx)
     return result
+
+
+def onnx_static(prep: Prepared, path: Path) -> dict:
+    from bench.measure.onnx_flops import count_onnx
+
+    shapes = {k: tuple(v.shape) for k, v in prep.inputs.items()}
+
+    def compute() -> dict:
+        c = count_onnx(path, shapes)
+        return {"params": c["params"], "macs": c["macs"], "flops": 2 * c["macs"], "uncounted_ops": c["uncounted"],
+                "macs_counted_batch": prep.cell.workload.batch_size}
+
+    return cached_json(prep.ctx.cache / "static" / f"{prep.spec.name}-{prep.ctx.workload.label}-onnx.json", compute)
 
 
 def weight_bytes(artifact) -> int:
@@ -136,11 +159,15 @@ def weight_bytes(artifact) -> int:
 
 
 def static_fields(prep: Prepared, opt: Optimized) -> dict:
-    """The record's static section: counted, closed-form and serialized size."""
+    """The record's static section: counted, closed-form and serialized size; where the weights came from."""
     spec, artifact = prep.spec, opt.artifact
+    w = spec.weights or {"kind": "seeded-random", "source": f"zoo:{spec.name}"}
     return {"params_closed_form": spec.closed_form_params(), "macs_closed_form": spec.closed_form_macs(prep.cell.workload),
-            **(opt.static or {}), "weight_bytes": weight_bytes(artifact), "precision": artifact.precision,
-            "optimization_notes": "; ".join(artifact.notes)}  # what the steps did, e.g. weights zeroed
+            "cost_source": spec.cost_source, **(opt.static or {}), "weight_bytes": weight_bytes(artifact),
+            "precision": artifact.precision,
+            "optimization_notes": "; ".join(artifact.notes),  # what the steps did, e.g. weights zeroed
+            "weights_kind": w["kind"], "weights_source": w["source"], "weights_path": w.get("path"),
+            "weights_revision": w.get("revision"), "weights_sha256": w.get("sha256")}
 
 
 def bind(prep: Prepared, opt: Optimized, phases: PhaseTimer):
@@ -189,10 +216,11 @@ def annotate(prep: Prepared, opt: Optimized, probe, known: dict, out, phases: Ph
 
     cell = prep.cell
     extra: dict = {}
-    with phases("activation_estimate"):
-        module = opt.artifact.module if opt.artifact.kind == "torch" else prep.module
-        extra["activation_bytes_estimate"] = activation_estimate(
-            module, prep.inputs, prep.ctx.cache, f"{prep.spec.name}-{cell.workload.label}-{opt.chain_key}")
+    module = opt.artifact.module if opt.artifact.kind == "torch" else prep.module
+    if module is not None:  # an ONNX file has no modules to hook
+        with phases("activation_estimate"):
+            extra["activation_bytes_estimate"] = activation_estimate(
+                module, prep.inputs, prep.ctx.cache, f"{prep.spec.name}-{cell.workload.label}-{opt.chain_key}")
     items, unit = prep.modality.items(cell.workload)
     extra.update(probe.derived({**known, **extra}, items=items, item_unit=unit, inputs=prep.inputs, output=out,
                                noise_threshold_cv=cell.measure.noise_threshold_cv))
@@ -238,6 +266,11 @@ def run(cell, cache: Path, scratch: Path, t_start: float | None = None) -> dict:
     peak_infer = memory.peak_rss_bytes()
     rec.update({"peak_rss_infer_bytes": peak_infer, "peak_rss_bytes": max(rec.memory.peak_rss_build_bytes, peak_infer),
                 "rss_start_bytes": rss_start})
+    if cell.evaluation is not None:  # after timing and the memory peaks: it overlaps neither
+        from bench.evaluate.run import evaluate
+
+        with phases("evaluate"):
+            rec.update(evaluate(prep, opt, session))
     rec.update(annotate(prep, opt, probe, rec.flat(), out, phases))
     rec.update({"build_s": phases.seconds["build"], "optimize_s": phases.seconds["optimize"],
                 "session_s": phases.seconds["session"], "step_s": opt.step_s, "phase_s": phases.seconds,

@@ -62,9 +62,20 @@ class Static(Section):
     macs_counted_batch: int | None = None
     macs_closed_form: int | None = None
     params_closed_form: int | None = None
+    cost_source: str | None = None  # of the closed forms: closed-form | published | none (a user model)
     weight_bytes: int | None = None
     precision: str | None = None
     optimization_notes: str | None = None
+
+
+class Weights(Section):
+    """Where the weights came from (bench.zoo.user): enough to fetch the same ones again."""
+
+    weights_kind: str | None = None  # seeded-random (the zoo) | hf | timm | onnx | factory
+    weights_source: str | None = None  # zoo:NAME, hf:ID-OR-PATH, ...
+    weights_path: str | None = None
+    weights_revision: str | None = None  # hub commit, or the package that shipped them
+    weights_sha256: str | None = None  # of the weight files (of the state dict for a factory)
 
 
 class Timing(Section):
@@ -141,6 +152,27 @@ class Fidelity(Section):
     real_tokens: int | None = None  # padded text: fidelity is taken on the real tokens only
 
 
+class Accuracy(Section):
+    """Task accuracy measured on the suite's evaluation data with the artifact that ran
+    (bench.evaluate), and its paired change against the fp32 model on the same examples."""
+
+    accuracy: float | None = None
+    accuracy_metric: str | None = None  # accuracy | perplexity | embedding_cosine_to_fp32
+    accuracy_n: int | None = None
+    accuracy_ci_low: float | None = None
+    accuracy_ci_high: float | None = None
+    accuracy_delta_vs_fp32: float | None = None
+    accuracy_delta_ci_low: float | None = None
+    accuracy_delta_ci_high: float | None = None
+    accuracy_verdict: str | None = None  # significant drop | no significant change | significant gain
+    accuracy_p_value: float | None = None  # McNemar's exact test (classification)
+    accuracy_test: str | None = None  # mcnemar-exact | paired-bootstrap
+    accuracy_source: str | None = None  # measured (published figures live in bench/reference)
+    accuracy_metrics: dict[str, Json] | None = None  # top-5, macro F1, the fp32 figure, discordant pairs
+    accuracy_data: str | None = None
+    accuracy_note: str | None = None  # why a cell has no measured accuracy
+
+
 class Cost(Section):
     """Where the cell's own time went: cold-start phases, steps, and what the runner saw."""
 
@@ -149,6 +181,7 @@ class Cost(Section):
     export_s: float | None = None
     session_s: float | None = None
     first_call_s: float | None = None
+    eval_s: float | None = None  # the evaluation, after timing: never inside a timed sample
     step_s: dict[str, float] | None = None
     phase_s: dict[str, float] | None = None
     cell_wall_s: float | None = None
@@ -199,8 +232,8 @@ class Decode(Section):
 
 
 SECTIONS: dict[str, type[Section]] = {
-    "identity": Identity, "static": Static, "timing": Timing, "memory": Memory, "energy": Energy,
-    "roofline": Roofline, "fidelity": Fidelity, "cost": Cost, "state": State, "decode": Decode,
+    "identity": Identity, "static": Static, "weights": Weights, "timing": Timing, "memory": Memory, "energy": Energy,
+    "roofline": Roofline, "fidelity": Fidelity, "accuracy": Accuracy, "cost": Cost, "state": State, "decode": Decode,
 }
 OPEN_SECTIONS = ("steps", "runtime")  # fields declared by the optimization or runtime that adds them
 SECTION_OF: dict[str, str] = {f: name for name, cls in SECTIONS.items() for f in cls.model_fields}
@@ -210,11 +243,13 @@ class CellRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
     identity: Identity
     static: Static = Field(default_factory=Static)
+    weights: Weights = Field(default_factory=Weights)
     timing: Timing = Field(default_factory=Timing)
     memory: Memory = Field(default_factory=Memory)
     energy: Energy = Field(default_factory=Energy)
     roofline: Roofline = Field(default_factory=Roofline)
     fidelity: Fidelity = Field(default_factory=Fidelity)
+    accuracy: Accuracy = Field(default_factory=Accuracy)
     cost: Cost = Field(default_factory=Cost)
     state: State = Field(default_factory=State)
     decode: Decode = Field(default_factory=Decode)

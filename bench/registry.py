@@ -32,6 +32,11 @@ class Registry(Generic[T]):
         self._items[name] = spec
         return spec
 
+    def replace(self, spec: T) -> T:
+        """Register `spec` under its name whatever was there (a suite redefining its own models)."""
+        self._items[spec.name] = spec  # type: ignore[attr-defined]
+        return spec
+
     def get(self, name: str) -> T:
         try:
             return self._items[name]

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from bench.chains import Step, chain_label, parse_chain, parse_step  # noqa: F401  (re-exported)
 from bench.errors import UserError
@@ -26,6 +34,7 @@ from bench.optimize import OPTIMIZATIONS
 from bench.optimize.base import CONVERSIONS
 from bench.runtime import RUNTIMES
 from bench.zoo import MODELS, Workload
+from bench.zoo.user import ModelDecl, declare, default_name, ensure_registered, parse_model_entry
 
 
 class Target(BaseModel):
@@ -119,23 +128,45 @@ class Suite(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     description: str = ""
-    models: list[str] = Field(min_length=1)
+    # Zoo names, or models the suite brings (bench.zoo.user): declared and registered as the suite
+    # loads, after which every entry is the model's name.
+    models: list[Any] = Field(min_length=1)
     optimizations: list[Any] = Field(min_length=1)
     targets: list[Target] = Field(min_length=1)
     workloads: Workloads = Field(default_factory=Workloads)
     measure: Measure = Field(default_factory=Measure)
     exclude: list[ExcludeRule] = Field(default_factory=list)
+    # Data every cell measures its task accuracy on (bench.evaluate), and how far below fp32 a
+    # cell may fall and still count as "within tolerance" in the report's headline (0.01: MLPerf's
+    # 99% of fp32). The tolerance applies to measured accuracy, or to fidelity where none is measured.
+    evaluation: dict[str, Any] | None = None
+    accuracy_tolerance: float = Field(default=0.01, ge=0, lt=1)
+    suite_dir: str | None = Field(default=None, exclude=True)  # set by the loader: relative paths start here
 
     @field_validator("optimizations")
     @classmethod
     def _chains(cls, v):
         return [parse_chain(c) for c in v]
 
+    @field_validator("models")
+    @classmethod
+    def _model_entries(cls, v):
+        return [parse_model_entry(m) for m in v]
+
     @model_validator(mode="after")
-    def _names_exist(self):
+    def _names_exist(self, info: ValidationInfo):
+        base = (info.context or {}).get("base")
+        names = [m.name or default_name(m) if isinstance(m, ModelDecl) else m for m in self.models]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"model {twice[0]!r} is listed twice; give each declared model its own `name:`")
+        self.models = [declare(m, base).name if isinstance(m, ModelDecl) else m for m in self.models]
         for m in self.models:
             if m not in MODELS:
                 raise ValueError(MODELS.unknown_message(m))
+        self.suite_dir = str(base) if base else None
+        if self.evaluation is not None:
+            self.evaluation = check_evaluation(self.evaluation, self.models, base)
         for chain in self.optimizations:
             for step in chain:
                 if step.name not in OPTIMIZATIONS:
@@ -150,6 +181,28 @@ class Suite(BaseModel):
                 raise ValueError(RUNTIMES.unknown_message(t.runtime))
             self.targets[i] = _configure(RUNTIMES.get(t.runtime), t)
         return self
+
+
+def check_evaluation(raw: dict, models: list[str], base: Path | None) -> dict:
+    """The evaluation block, checked against the models at plan time: data that cannot be read, a
+    missing label column or a label outside a classifier's classes is bad input (exit 2), not a
+    failure in every cell."""
+    from bench.evaluate.data import EvalSpec, check_labels, load_eval_data
+    from bench.evaluate.run import applicable, model_task
+
+    spec = EvalSpec(**raw)
+    for name in models:
+        model = MODELS.get(name)
+        if applicable(model, spec):
+            continue
+        task = model_task(model)
+        data = load_eval_data(spec, base, need_labels=task.endswith("classification"))
+        if task.endswith("classification"):
+            try:
+                check_labels(data, model.config.get("num_classes"), model.config.get("label_names"))
+            except UserError as e:
+                raise UserError(f"model {name!r}: {e}") from None
+    return spec.model_dump()
 
 
 def _configure(runtime, target: Target) -> Target:
@@ -173,6 +226,8 @@ class Cell:
     resolved: tuple[Step, ...] = ()
     status: str = "planned"  # "planned" or "skipped"
     reason: str = ""
+    evaluation: dict | None = None  # the suite's evaluation block (bench.evaluate.data.EvalSpec)
+    suite_dir: str | None = None
 
     @property
     def optimization(self) -> str:
@@ -189,14 +244,18 @@ class Cell:
             "steps": [s.model_dump() for s in self.steps], "resolved": [s.model_dump() for s in self.resolved],
             "target": self.target.model_dump(), "workload": vars(self.workload),
             "measure": self.measure.model_dump(), "status": self.status, "reason": self.reason,
+            "model_declaration": MODELS.get(self.model).declaration if self.model in MODELS else None,
+            "evaluation": self.evaluation, "suite_dir": self.suite_dir,
         }
 
     @classmethod
     def from_json(cls, d: dict) -> Cell:
+        ensure_registered(d.get("model_declaration"))  # a user model: the same spec as the planner's
         return cls(model=d["model"], steps=tuple(Step(**s) for s in d["steps"]),
                    target=Target(**d["target"]), workload=Workload(**d["workload"]),
                    measure=Measure(**d["measure"]), resolved=tuple(Step(**s) for s in d["resolved"]),
-                   status=d["status"], reason=d["reason"])
+                   status=d["status"], reason=d["reason"], evaluation=d.get("evaluation"),
+                   suite_dir=d.get("suite_dir"))
 
 
 @dataclass
@@ -231,10 +290,11 @@ def load_suite(path: str | Path) -> Suite:
         text = p.read_text()
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"Cannot read suite file {str(p)!r}: {e}.") from None
-    return parse_suite(text, source=str(p))
+    return parse_suite(text, source=str(p), base=p.resolve().parent)
 
 
-def parse_suite(text: str, source: str = "<suite>") -> Suite:
+def parse_suite(text: str, source: str = "<suite>", base: Path | None = None) -> Suite:
+    """`base`: the directory relative paths in the suite (user models, evaluation data) start from."""
     try:
         data = yaml.safe_load(text)
     except RecursionError:
@@ -250,7 +310,7 @@ def parse_suite(text: str, source: str = "<suite>") -> Suite:
     if not isinstance(data, dict):
         raise UserError(f"{source}: a suite must be a mapping (name:, models:, ...), not {type(data).__name__}.")
     try:
-        return Suite.model_validate(data)
+        return Suite.model_validate(data, context={"base": base})
     except ValidationError as e:
         raise UserError(f"{source}: invalid suite: {_first_error(e)}.") from None
     except UserError as e:
@@ -286,9 +346,12 @@ def check(cell: Cell, on_this_host: bool = True) -> tuple[tuple[Step, ...], str]
     if cell.target.device not in runtime.devices:
         return (), f"runtime {runtime.name} does not run on {cell.target.device}"
     # blocker: the latest step whose torch model cannot be exported, however many steps follow it.
-    kind, last, blocker, resolved = "torch", None, None, []
+    kind, last, blocker, resolved = model.artifact_kind, None, None, []
     for step in cell.steps:
         opt = OPTIMIZATIONS.get(step.name)
+        if opt.consumes == "any":  # the baseline: the model as it comes, whatever its kind
+            resolved.append(step)
+            continue
         if opt.families is not None and model.family not in opt.families:
             return (), f"{opt.name} applies to {', '.join(opt.families)} models, not {model.family}"
         if why := _unsupported(opt, model):
@@ -307,7 +370,8 @@ def check(cell: Cell, on_this_host: bool = True) -> tuple[tuple[Step, ...], str]
         blocker = step.name if kind == "torch" and not opt.exportable else (blocker if kind == "torch" else None)
     if kind != runtime.accepts:
         if runtime.accepts == "torch":
-            return (), f"runtime {runtime.name} runs torch models; {last} produces an {kind} model"
+            made = f"{last} produces" if last else f"{model.name} is"
+            return (), f"runtime {runtime.name} runs torch models; {made} an {kind} model"
         conv, why = _convert(kind, runtime.accepts, blocker, model)
         if conv is None:
             return (), f"runtime {runtime.name} runs {runtime.accepts} models: {why}"
@@ -331,7 +395,8 @@ def expand(suite: Suite) -> Plan:
         for workload in MODALITIES.get(model.modality).workloads(suite.workloads, model.default_size):
             for steps in suite.optimizations:
                 for target in targets:
-                    cell = Cell(model_name, steps, target, workload, suite.measure)
+                    cell = Cell(model_name, steps, target, workload, suite.measure, evaluation=suite.evaluation,
+                                suite_dir=suite.suite_dir)
                     if cell.cell_id in seen:
                         continue
                     seen.add(cell.cell_id)

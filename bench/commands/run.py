@@ -10,6 +10,13 @@ from bench.commands import DEFAULT_REPORTS, DEFAULT_RESULTS, Command
 from bench.errors import UserError
 
 
+def user_models(names: list[str]) -> dict:
+    """The weights' provenance of every model the suite brought (none for the zoo's)."""
+    from bench.zoo import MODELS
+
+    return {n: MODELS.get(n).weights for n in names if MODELS.get(n).weights}
+
+
 class Run(Command):
     name = "run"
     help = "run a suite, one process per cell"
@@ -68,6 +75,7 @@ class Run(Command):
                 "run_id": run_id, "suite_name": plan.suite.name, "suite_path": str(args.suite),
                 "suite_text": suite_text, "cells": [c.to_json() for c in plan.cells],
                 "excluded": [c.cell_id for c in plan.excluded], "environment": capture(),
+                "models": user_models(plan.suite.models), "accuracy_tolerance": plan.suite.accuracy_tolerance,
                 "started_at": datetime.now(UTC).isoformat(), "finished_at": None,
             }
         manifest.update(status="running", executor=args.executor)

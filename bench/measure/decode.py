@@ -98,14 +98,14 @@ def decode_static(spec, module, ctx) -> dict:
         c = count_macs(module, {"input_ids": tok, "cache": cache})
         steps.append(c.macs)
         uncounted.update(c.uncounted)
-    arch = DECODERS[spec.name]
-    closed = [arch.decode_macs(w.batch_size, w.seq_len + i) for i in range(w.new_tokens - 1)]
+    arch = DECODERS.get(spec.name)  # None for a user model: no closed form
+    closed = [arch.decode_macs(w.batch_size, w.seq_len + i) for i in range(w.new_tokens - 1)] if arch else None
     return {
         "prefill_macs": first.macs,
-        "prefill_macs_closed_form": arch.prefill_macs(w.batch_size, w.seq_len),
+        "prefill_macs_closed_form": arch.prefill_macs(w.batch_size, w.seq_len) if arch else None,
         # Mean over the timed decode steps (cache lengths P .. P+N-2); MACs grow linearly with t.
         "decode_macs_per_token": float(np.mean(steps)),
-        "decode_macs_per_token_closed_form": float(np.mean(closed)),
+        "decode_macs_per_token_closed_form": float(np.mean(closed)) if closed else None,
         "decode_macs_first": steps[0], "decode_macs_last": steps[-1],
         "decode_uncounted_ops": sorted(uncounted),
     }
@@ -161,7 +161,8 @@ def measure_decode(spec, module, inputs, workload, settings: TimerSettings, devi
         "tokens_per_s": b * n / (float(np.median(totals)) / 1e3),
         "decode_tokens_per_s": b * 1e3 / tpot_ms,
         "kv_cache_bytes": kv, "kv_cache_positions": positions,
-        "kv_cache_bytes_closed_form": DECODERS[spec.name].kv_cache_bytes(b, positions, _kv_element_size(cache)),
+        "kv_cache_bytes_closed_form": (DECODERS[spec.name].kv_cache_bytes(b, positions, _kv_element_size(cache))
+                                       if spec.name in DECODERS else None),
         # Share of the N greedy tokens generated before the first disagreement with fp32.
         "greedy_match_prefix": prefix, "greedy_token_agreement": prefix / n,
     }

@@ -32,7 +32,9 @@ def encoder_of(module: nn.Module) -> tuple[str, nn.Module]:
     for _ in range(4):  # zoo wrappers, and wrappers added by earlier steps (a precision cast)
         if type(inner).__name__ in ("BertModel", "VisionTransformer"):
             break
-        nxt = getattr(inner, "encoder", None) or getattr(inner, "net", None) or getattr(inner, "module", None)
+        # zoo wrappers (encoder, net), precision casts (module), an HF task model (base_model: its bert)
+        nxt = (getattr(inner, "encoder", None) or getattr(inner, "net", None) or getattr(inner, "module", None)
+               or getattr(inner, "base_model", None))
         if not isinstance(nxt, nn.Module):
             break
         inner = nxt

@@ -63,7 +63,7 @@ class OptimizationSpec:
     name: str
     # "bench.optimize.<family>:<function>", or the function itself (tests and plugins register callables).
     impl: str | Callable[[Artifact, Any, Context], Artifact]
-    consumes: str = "torch"
+    consumes: str = "torch"  # "torch", "onnx", or "any" (with produces="any": a step that changes nothing)
     produces: str = "torch"
     params: type[BaseModel] = NoParams
     families: tuple[str, ...] | None = None  # None: any family

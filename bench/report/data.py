@@ -22,6 +22,7 @@ OPTIONAL = [
     "energy_j_per_inference", "energy_source", "cuda_peak_allocated_bytes", "nvml_used_bytes",
     "arithmetic_intensity", "achieved_flops_per_s", "attainable_flops_per_s", "roofline_pct", "roofline_bound",
     "roofline_device", "emulated", "projected_latency_ms", "stderr_tail", "top1_agreement",
+    "accuracy", "accuracy_metric", "accuracy_delta_vs_fp32", "accuracy_verdict", "accuracy_note",
 ]
 LIST_COLUMNS = ("latency_samples_ms",)
 

@@ -335,7 +335,8 @@ def cells_section(run: Run, sp: pd.DataFrame) -> str:
                      T(r["workload"]), (_badge(status), status), N(r.get("latency_ms_p50")), ci, N(r.get("latency_ms_p99")), sp_cell,
                      N(r.get("macs"), "{:.3f}", 1e-9), N(r.get("weight_bytes"), "{:.1f}", 1e-6),
                      N(r.get("peak_rss_infer_bytes"), "{:.0f}", 1e-6), N(r.get("energy_j_per_inference"), "{:.3g}"),
-                     N(r.get("cosine_sim"), "{:.5f}"), N(r.get("max_abs_err"), "{:.2e}"), N(r.get("n_samples"), "{:.0f}")])
+                     N(r.get("cosine_sim"), "{:.5f}"), N(r.get("max_abs_err"), "{:.2e}"), accuracy_cell(r),
+                     N(r.get("n_samples"), "{:.0f}")])
     csv_text = records_csv(run.df)
     payload = json.dumps(csv_text).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     fname = f"{run.name}-records.csv"
@@ -347,8 +348,28 @@ def cells_section(run: Run, sp: pd.DataFrame) -> str:
             f'<span class="muted">{len(run.df)} records, embedded in this file</span></p>'
             + table(["model", "optimization", "target", "workload", "status", "p50 ms", "95% CI ms", "p99 ms",
                       "speedup vs fp32", "GMACs", "weights MB", "peak RSS MB", "energy J", "cosine", "max |err|",
-                      "samples"], rows, left=5, tid="cells-table", filterable=True)
+                      "accuracy (measured)", "samples"], rows, left=5, tid="cells-table", filterable=True)
             + f'<script type="application/json" id="records-csv">{payload}</script></section>')
+
+
+VERDICT_MARK = {"significant drop": "▼", "significant gain": "▲", "no significant change": "="}
+
+
+def accuracy_text(r) -> str:
+    """Measured accuracy with its interval, and the paired verdict against fp32 ("" when not measured)."""
+    if is_missing(r.get("accuracy")):
+        return ""
+    delta = r.get("accuracy_delta_vs_fp32")
+    change = "" if is_missing(delta) else (f"; vs fp32 {float(delta):+.3g} [{num(r.get('accuracy_delta_ci_low'), '{:+.3g}')}, "
+                                           f"{num(r.get('accuracy_delta_ci_high'), '{:+.3g}')}] "
+                                           f"{VERDICT_MARK.get(r.get('accuracy_verdict'), '')}")
+    return (f"{esc(r.get('accuracy_metric'))} {float(r['accuracy']):.4g} "
+            f"[{num(r.get('accuracy_ci_low'), '{:.4g}')}, {num(r.get('accuracy_ci_high'), '{:.4g}')}]{esc(change)}")
+
+
+def accuracy_cell(r):
+    text = accuracy_text(r)
+    return (text or "—", "" if not text else repr(float(r["accuracy"])))
 
 
 def detail_section(run: Run) -> str:
@@ -369,6 +390,13 @@ def detail_section(run: Run) -> str:
                  ["CV", f"{x.std(ddof=1) / x.mean():.1%}" if x.size > 1 and x.mean() > 0 else "—"],
                  ["precision target met", esc(r.get("timing_target_met"))],
                  ["timing mode", esc(r.get("timing_mode")) or "per-call"]]
+        if accuracy_text(r):
+            stats += [["accuracy (measured, 95% CI; paired vs fp32)", accuracy_text(r)],
+                      ["accuracy test", f"{esc(r.get('accuracy_test'))}, p = {num(r.get('accuracy_p_value'), '{:.3g}')}; "
+                                        f"{esc(r.get('accuracy_verdict'))}; n = {num(r.get('accuracy_n'), '{:.0f}')}"],
+                      ["evaluation data", esc(r.get("accuracy_data"))]]
+        elif not is_missing(r.get("accuracy_note")):
+            stats.append(["accuracy", esc(r.get("accuracy_note"))])
         svg = plots.latency_histogram(x, float(np.median(x)), (r.get("latency_ms_ci_low"), r.get("latency_ms_ci_high")))
         noisy = " " + _badge("noisy") if flag(r.get("noisy")) else ""
         items.append(f'<details class="cell" id="cell-{esc(r["cell_id"])}"><summary>{esc(r["model"])} · '
@@ -382,18 +410,50 @@ def detail_section(run: Run) -> str:
             "and percentiles taken from the samples themselves.</p>" + "".join(items) + "</section>")
 
 
+def headline_section(run: Run, sp: pd.DataFrame) -> str:
+    """The first screen: per model and target, the fastest cell within tolerance of fp32."""
+    from bench.report import headline
+
+    tol = headline.tolerance(run.manifest)
+    head = headline.table(run.ok, sp, tol)
+    out = [f'<section id="headline"><h2>Fastest within {tol:.0%} of fp32</h2><p class="note">Per model, target and '
+           f"workload: the cell with the lowest median latency whose quality stays within {tol:.0%} of the fp32 "
+           "model's (the suite's <code>accuracy_tolerance</code>; 1% is MLPerf's 99% rule). Quality is the task "
+           "accuracy measured on the suite's evaluation data where the run has it, and otherwise the output's "
+           "cosine similarity to fp32 (fidelity: a weaker proxy, named in the basis column). Speedup is fp32's "
+           "median over the cell's on the same target, with its bootstrap 95% interval.</p>"]
+    if head.empty:
+        return out[0] + "<p>No model has an fp32 cell and a cell within tolerance to compare.</p></section>"
+
+    def rows(h):
+        return [[T(r["model"]), T(r["target"]), T(r["workload"]), T(r["optimization"]),
+                 N(r["latency_ms_p50"], "{:.3g}"),
+                 (f"{num(r['speedup'], '{:.2f}')}× [{num(r['speedup_ci_low'], '{:.2f}')}, "
+                  f"{num(r['speedup_ci_high'], '{:.2f}')}] {MARK.get(r['verdict'], '')}",
+                  "" if is_missing(r["speedup"]) else repr(float(r["speedup"]))),
+                 N(r["quality"], "{:.4g}"), T(r["basis"]), T(r["accuracy_verdict"]), N(r["candidates"], "{:.0f}")]
+                for r in h.to_dict("records")]
+    headers = ["model", "target", "workload", "fastest within tolerance", "p50 ms", "speedup vs fp32 [95% CI]",
+               "quality", "basis", "accuracy vs fp32 (paired test)", "cells within tolerance"]
+    out.append(table(headers, rows(head), left=4, tid="headline-table"))
+    best = headline.best_across_targets(head)
+    if best["target"].nunique() > 1 or head["target"].nunique() > 1:
+        out.append("<h3>Best across targets</h3>" + table(headers, rows(best), left=4))
+    return "".join(out) + "</section>"
+
+
 def render(run_dir: Path) -> str:
     run = load_run(run_dir)
     colors, markers = plots.styles(run.df)
     sp = speedups(run.ok, run.samples)
     title = f"Benchmark report: {run.manifest.get('suite_name', '?')}"
-    sections = [overview_section(run), pareto_section(run, colors, markers), heatmap_section(sp),
+    sections = [headline_section(run, sp), overview_section(run), pareto_section(run, colors, markers), heatmap_section(sp),
                 roofline_section(run, colors, markers), survey_block(run), cells_section(run, sp)]
     if (run.df["status"] == "ok").any() and run.ok["macs"].notna().any():
         sections.append('<section id="macs"><h2>Latency against MACs</h2>'
                         + _figure(plots.latency_vs_macs(run.df)) + "</section>")
     sections.append(detail_section(run))
-    nav_names = [("overview", "Overview"), ("pareto", "Pareto"), ("speedup", "Speedups"), ("roofline", "Roofline"),
+    nav_names = [("headline", "Headline"), ("overview", "Overview"), ("pareto", "Pareto"), ("speedup", "Speedups"), ("roofline", "Roofline"),
                  ("survey", "Survey"), ("cells", "All cells"), ("macs", "MACs"), ("detail", "Per-cell detail")]
     body = "".join(sections)
     nav = " ".join(f'<a href="#{k}">{v}</a>' for k, v in nav_names if f'id="{k}"' in body)

@@ -8,6 +8,7 @@ import re
 
 import matplotlib
 import numpy as np
+import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -154,9 +155,18 @@ def _legend(ax, colors, markers, used_models, used_opts):
     return handles
 
 
-FID_SHORT = {"cosine_loss": "1 − cosine", "max_abs_err": "max |error|"}
-FIDELITY = [("cosine_loss", "Fidelity loss: 1 − cosine similarity to fp32 (symlog)", 1e-6),
+FID_SHORT = {"accuracy_loss": "accuracy drop", "cosine_loss": "1 − cosine", "max_abs_err": "max |error|"}
+FIDELITY = [("accuracy_loss", "Measured accuracy drop vs fp32, paired (symlog; < 0: better)", 1e-3),
+            ("cosine_loss", "Fidelity loss: 1 − cosine similarity to fp32 (symlog)", 1e-6),
             ("max_abs_err", "Max |error| vs fp32 output (symlog)", 1e-5)]
+
+
+def accuracy_loss(g) -> pd.Series:
+    """The measured change against fp32 as a loss (higher is worse), whatever the metric's direction."""
+    if "accuracy_delta_vs_fp32" not in g or "accuracy_metric" not in g:
+        return pd.Series(np.nan, index=g.index)
+    delta = g["accuracy_delta_vs_fp32"].astype(float)
+    return delta.where(g["accuracy_metric"] == "perplexity", -delta)
 
 
 def pareto_figure(g, colors, markers, costs: list[tuple[str, str]]) -> str:
@@ -168,6 +178,7 @@ def pareto_figure(g, colors, markers, costs: list[tuple[str, str]]) -> str:
 
     g = g.copy()
     g["cosine_loss"] = (1 - g["cosine_sim"].astype(float)).clip(lower=0)
+    g["accuracy_loss"] = accuracy_loss(g)
     fids = [f for f in FIDELITY if g[f[0]].notna().any()]
     costs = [c for c in costs if g[c[0]].notna().any()]
     if not fids or not costs:
@@ -190,7 +201,8 @@ def pareto_figure(g, colors, markers, costs: list[tuple[str, str]]) -> str:
                 if len(f) > 1:
                     ax.plot(f[fid], f[cost], "-", color=colors[model], lw=1, alpha=0.7, drawstyle="steps-post")
             ax.set_xscale("symlog", linthresh=linthresh)
-            ax.set_xlim(left=0)
+            if fid != "accuracy_loss":  # an optimization can gain measured accuracy, never fidelity
+                ax.set_xlim(left=0)
             if spans_decades(d[cost]):
                 log_axis(ax, "y", d[cost])
             ax.set_xlabel(flabel)

@@ -36,6 +36,9 @@ class Session:
     # CUDA events on torch's stream bracket torch's GPU work only; a runtime with its own streams
     # (ONNX Runtime) is timed on the host clock after its own synchronisation.
     cuda_events: bool = True
+    # One untimed inference on other inputs (CPU tensors by name) -> a host fp32 array: how the
+    # evaluation runs the very artifact that was timed, on its own device, over a data set.
+    predict: Callable[[dict], np.ndarray] | None = None
 
 
 @dataclass(frozen=True)

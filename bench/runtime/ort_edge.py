@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.edge.profiles import get_profile, precision_family
 from bench.runtime.base import Session
-from bench.runtime.ort import _import_ort, open_session, session_options
+from bench.runtime.ort import _import_ort, open_session, predictor, session_options
 from bench.runtime.providers import edge_provider_problem, provider_chain
 from bench.runtime.specs import EdgeOptions
 
@@ -95,6 +95,6 @@ def bind_edge(artifact, target, inputs, ort=None) -> Session:
     ort_threads = sess.get_session_options().intra_op_num_threads
     info = {"threads": target.threads, "providers": sess.get_providers(), "edge_profile": profile.name,
             "ort_intra_op_num_threads": ort_threads, "provider_options": provider_options or []}
-    return Session(call=call, output=output, info=info,
+    return Session(call=call, output=output, info=info, predict=predictor(sess),
                    annotate=lambda record: edge_fields(record, profile, input_bytes, seen["output_bytes"],
                                                        rss_at_bind))

@@ -18,5 +18,9 @@ def bind_torch(artifact, target, inputs) -> Session:
         with torch.inference_mode():
             return module(**feeds)
 
-    return Session(call=call, output=lambda y: y.float().cpu().numpy(), sync=sync,
+    def predict(batch: dict):
+        with torch.inference_mode():
+            return module(**{k: v.to(device) for k, v in batch.items()}).float().cpu().numpy()
+
+    return Session(call=call, output=lambda y: y.float().cpu().numpy(), sync=sync, predict=predict,
                    info={"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()})

@@ -62,9 +62,11 @@ class ModelSpec:
     modality: str  # "text", "vision" or "decoder": bench.modality owns what differs between them
     # The builder: "module:function" (imported when a cell builds the model) or a callable; it is
     # called with `build_args` as keyword arguments and returns an nn.Module.
-    build_fn: str | Callable[..., torch.nn.Module]
-    params_fn: Callable[[], int]
-    macs_fn: Callable[[Workload], int]
+    build_fn: str | Callable[..., torch.nn.Module] | None
+    # Closed forms cross-check the counters; a model brought by the user has none (None), and
+    # its record says so (`cost_source`).
+    params_fn: Callable[[], int] | None
+    macs_fn: Callable[[Workload], int] | None
     build_args: dict[str, Any] = field(default_factory=dict)
     # Inputs for a workload: None takes the modality's (random token ids below `vocab`, or random
     # images); a model with other inputs names its own `(workload, generator) -> dict` here.
@@ -74,6 +76,14 @@ class ModelSpec:
     description: str = ""
     teacher: str | None = None  # distilled models name the model they were distilled from
     config: dict = field(default_factory=dict)
+    # What the model starts as: "torch" (built by build_fn) or "onnx" (the file at onnx_path).
+    artifact_kind: str = "torch"
+    onnx_path: str | None = None
+    # Where the weights came from (bench.zoo.user): kind, source, revision, sha256. None for the
+    # zoo's seeded random weights.
+    weights: dict[str, Any] | None = None
+    # A user model's declaration, resolved: enough for a cell process to register the same spec.
+    declaration: dict[str, Any] | None = None
 
     def build(self, seed: int = 0) -> torch.nn.Module:
         """The model in eval mode, its random weights fixed by `seed`."""
@@ -99,11 +109,18 @@ class ModelSpec:
 
         return modality_of(self).inputs(self, workload, gen)
 
-    def closed_form_params(self) -> int:
-        return int(self.params_fn())
+    @property
+    def cost_source(self) -> str:
+        """Where the closed-form params/MACs come from: a formula, the paper, or nowhere."""
+        if self.params_fn is None:
+            return "none"
+        return "published" if self.config.get("cost_source") == "published" else "closed-form"
 
-    def closed_form_macs(self, workload: Workload) -> int:
-        return int(self.macs_fn(workload))
+    def closed_form_params(self) -> int | None:
+        return None if self.params_fn is None else int(self.params_fn())
+
+    def closed_form_macs(self, workload: Workload) -> int | None:
+        return None if self.macs_fn is None else int(self.macs_fn(workload))
 
 
 def vit_init_weights(m: torch.nn.Module) -> None:

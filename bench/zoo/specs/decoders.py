@@ -61,9 +61,6 @@ class DecoderArch:
 DECODERS: dict[str, DecoderArch] = {}
 
 
-DECODERS: dict[str, DecoderArch] = {}
-
-
 def _register(name: str, arch: DecoderArch, build: str, build_args: dict, params: int, description: str):
     DECODERS[name] = arch
 

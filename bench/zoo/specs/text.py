@@ -41,6 +41,10 @@ _bert_like("bert-large", layers=24, hidden=1024, heads=16, inter=4096,
            description="BERT-large-uncased architecture (Devlin et al., 2019)")
 _bert_like("tinybert-4", layers=4, hidden=312, heads=12, inter=1200, teacher="bert-base",
            description="TinyBERT General 4L-312D (Jiao et al., 2020)")
+# The architecture of all-MiniLM-L6-v2 (MiniLM-L6-H384, Wang et al., 2020), to put its real weights
+# (suites/your-model.yaml) beside seeded random ones.
+_bert_like("minilm-l6", layers=6, hidden=384, heads=12, inter=1536,
+           description="MiniLM-L6-H384, all-MiniLM-L6-v2's architecture, seeded random weights (Wang et al., 2020)")
 
 
 def _distilbert():
