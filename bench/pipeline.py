@@ -167,7 +167,8 @@ def static_fields(prep: Prepared, opt: Optimized) -> dict:
             "precision": artifact.precision,
             "optimization_notes": "; ".join(artifact.notes),  # what the steps did, e.g. weights zeroed
             "weights_kind": w["kind"], "weights_source": w["source"], "weights_path": w.get("path"),
-            "weights_revision": w.get("revision"), "weights_sha256": w.get("sha256")}
+            "weights_revision": w.get("revision"), "weights_sha256": w.get("sha256"),
+            "weights_published_as": w.get("published_as")}
 
 
 def bind(prep: Prepared, opt: Optimized, phases: PhaseTimer):

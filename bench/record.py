@@ -76,6 +76,7 @@ class Weights(Section):
     weights_path: str | None = None
     weights_revision: str | None = None  # hub commit, or the package that shipped them
     weights_sha256: str | None = None  # of the weight files (of the state dict for a factory)
+    weights_published_as: str | None = None  # the published row (bench/reference) these weights are
 
 
 class Timing(Section):

@@ -37,7 +37,29 @@ def _rec(model, opt, target, *, params, macs, wbytes, p50, size=None, seq=None, 
     return rec
 
 
-def _fixture(tmp_path, energy=False, evil_target="torch-cpu"):
+# A model brought with trained DeiT-S weights (`published_as: DeiT-S`), evaluated on 2,000 images:
+# 1,580 right, 79.0% top-1, Wilson 95% interval 77.16-80.73%.
+MEASURED = {"weights_kind": "timm", "weights_published_as": "DeiT-S", "accuracy": 0.79, "accuracy_metric": "accuracy",
+            "accuracy_ci_low": 0.7716, "accuracy_ci_high": 0.8073, "accuracy_n": 2000,
+            "accuracy_verdict": "no significant change", "accuracy_source": "measured"}
+
+
+def _user_records():
+    fp32 = _rec("my-deit-s", "fp32", "torch-cpu", params=22_050_664, macs=4_598_882_304, wbytes=88_300_000, p50=41.0,
+                size=224)
+    # Its int8 cell is not DeiT-S's published point (that row's chain is fp32): never drawn there.
+    int8 = _rec("my-deit-s", "torch-dynamic-int8", "torch-cpu", params=22_050_664, macs=4_598_882_304,
+                wbytes=23_100_000, p50=26.0, size=224)
+    return [{**fp32, **MEASURED}, {**int8, **MEASURED, "accuracy": 0.7655, "accuracy_ci_low": 0.7463,
+                                   "accuracy_ci_high": 0.7837, "accuracy_verdict": "significant drop"}]
+
+
+# Tooltips (<title>) per figure, (cost, hardware), rendered from `_fixture` before measured accuracy
+# could be drawn: a run without `weights_published_as` must keep exactly these points.
+TIPS_BEFORE = {"fig10": (63, 14), "fig11": (36, 8), "fig20": (76, 24), "fig28": (105, 6), "fig30": (81, 4)}
+
+
+def _fixture(tmp_path, energy=False, evil_target="torch-cpu", user=False):
     store = RunStore.create(tmp_path / "results", "fx")
     store.write_manifest({"run_id": "fx", "suite_name": "survey-fixture", "environment": {"cpu_model": CPU}})
     e = (lambda j: j) if energy else (lambda j: None)
@@ -71,7 +93,7 @@ def _fixture(tmp_path, energy=False, evil_target="torch-cpu"):
              device="cuda"),
         _rec("distilbert", "fp32", "gpu", params=66_362_880, macs=5_586_812_928, wbytes=265e6, p50=2.5, seq=128,
              device="cuda"),
-    ]
+    ] + (_user_records() if user else [])
     for r in recs:
         store.write_record(r)
     return store.dir
@@ -264,3 +286,71 @@ def test_row_chains_match_cell_labels_whatever_the_spelling():
     assert row_chains({"optimization": "ort-static-int8; torch-dynamic-int8"}) == [
         "ort-static-int8", "torch-dynamic-int8", "ort-dynamic-int8"]
     assert row_chains({"optimization": ""}) == []
+
+
+@pytest.mark.slow
+def test_a_run_without_published_weights_draws_what_it_drew_before(rendered):
+    run, out, page, parts = rendered
+    assert "weights_published_as" not in load_records(run)[0].columns
+    tips = {fig: (cost.count("<title>"), hw.count("<title>")) for fig, (cost, hw) in parts["figures"].items()}
+    assert tips == TIPS_BEFORE
+    assert "measured accuracy (this run)" not in page and "measured on this run" not in page
+    assert "published ImageNet top-1 (%)" in (out / "fig11-cost.svg").read_text()
+    rvm = parts["rvm"]
+    assert rvm["measured_top1"].isna().all() and (rvm["measured_top1_cell"] == "").all()
+    deit = rvm[(rvm["point"] == "DeiT-S") & (rvm["quantity"] == "parameters (M)")].iloc[0]
+    assert deit["published_top1"] == pytest.approx(79.9) and np.isnan(deit["top1_ratio"])
+
+
+def test_measured_accuracy_of_published_weights_is_drawn_beside_the_published_point(tmp_path):
+    from bench.reference import for_figure
+
+    assert "DeiT-S" in set(for_figure("fig11")["model_or_technique"])
+    df, _ = load_records(_fixture(tmp_path, user=True))
+    parts = build(df, {"environment": {"cpu_model": CPU}}, figures=("fig11",))
+    cost, hw = parts["figures"]["fig11"]
+    titles = re.findall(r"<title>([^<]*)</title>", cost)
+    stars = [t for t in titles if "measured on this run" in t]
+    # one star per cost axis (parameters, MACs, size), at the cost counted on my-deit-s's own cell
+    assert len(stars) == 3 and len(titles) == TIPS_BEFORE["fig11"][0] + 3
+    assert stars[0] == ("my-deit-s (fp32; weights published as DeiT-S) on torch-cpu, parameters 22.05 counted here: "
+                        "top-1 accuracy 79.0%, 95% CI 77.2–80.7%, n=2000, measured on this run&#x27;s evaluation "
+                        "data (published: 79.9% ImageNet top-1)")
+    assert "model size 88.3 counted here" in stars[2]
+    assert "76.5%" not in cost and "76.5%" not in hw  # the int8 cell is no DeiT-S point
+    assert "measured accuracy (this run), 95% CI" in cost and "published accuracy, published cost" in cost
+    hw_titles = re.findall(r"<title>([^<]*)</title>", hw)
+    hw_stars = [t for t in hw_titles if "measured on this run" in t]
+    assert len(hw_titles) == TIPS_BEFORE["fig11"][1] + 2  # latency and memory panels
+    at = [t.split(": top-1")[0].rsplit(", ", 1)[1].rsplit(" ", 1) for t in hw_stars]
+    assert [a for a, _ in at] == ["median latency", "peak memory"]
+    assert float(at[0][1]) == pytest.approx(41.0, rel=0.02) and float(at[1][1]) == pytest.approx(388.3)
+    assert all("79.0%, 95% CI 77.2–80.7%, n=2000" in t for t in hw_stars)
+    assert "measured accuracy (this run), 95% CI" in hw and "published accuracy (marker: target)" in hw
+
+    rvm = parts["rvm"]
+    deit = rvm[rvm["point"] == "DeiT-S"]
+    assert len(deit) == 4 and set(deit["measured_top1_cell"]) == {"my-deit-s · fp32 on torch-cpu"}
+    one = deit.iloc[0]
+    assert one["measured_top1"] == pytest.approx(79.0) and one["published_top1"] == pytest.approx(79.9)
+    assert one["top1_ratio"] == pytest.approx(79.0 / 79.9) and one["measured_top1_n"] == 2000
+    assert rvm[rvm["point"] != "DeiT-S"]["measured_top1"].isna().all()
+    html = render_section(parts)
+    assert "measured top-1 (%)" in html and "published top-1 (%)" in html
+    assert "79.0 (77.2–80.7, n=2000)" in html and f"{79.0 / 79.9:.3f}" in html
+
+
+def test_published_weights_without_a_zoo_cell_still_get_their_star(tmp_path):
+    """A run of only the user's model (no zoo DeiT-S): the hardware panels exist for its star, and the
+    table has a line for the row's accuracy alone where no cost was counted against it."""
+    store = RunStore.create(tmp_path / "results", "own")
+    store.write_manifest({"run_id": "own", "suite_name": "your-model"})
+    store.write_record({**_user_records()[0], "params": None, "macs": None, "weight_bytes": None})
+    parts = build(load_records(store.dir)[0], {}, figures=("fig11",))
+    cost, hw = parts["figures"]["fig11"]
+    stars = [t for t in re.findall(r"<title>([^<]*)</title>", cost) if "measured on this run" in t]
+    # no counted cost on the record: the star sits at DeiT-S's published parameters and MACs (no size published)
+    assert [t.split(" published:")[0].split("torch-cpu, ")[1] for t in stars] == ["parameters 22.05", "MACs 4.6"]
+    assert hw is not None and "on torch-cpu, median latency 4" in hw
+    line = parts["rvm"].set_index("point").loc["DeiT-S"]
+    assert line["quantity"] == "top-1 only (no counted cost)" and line["measured_top1"] == pytest.approx(79.0)

@@ -206,6 +206,9 @@ def score(spec, data, labels: list[int] | None, cell_out: dict, base_out: dict) 
     else:  # feature extraction: each embedding against the fp32 model's, which scores 1 against itself
         a, r = cell_out["scores"], base_out["scores"]
         cos = (a * r).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(r, axis=1), 1e-30)
+        # To 1e-6: an identical embedding gives 1 +- a few float32 ulps, which a paired bootstrap of
+        # identical values would otherwise call a significant change.
+        cos = np.round(cos, 6)
         lo, hi = stats.bootstrap_interval(cos)
         delta = stats.paired_bootstrap(np.ones_like(cos), cos)
         fields.update(accuracy=float(cos.mean()), accuracy_n=int(cos.size), accuracy_ci_low=lo, accuracy_ci_high=hi,

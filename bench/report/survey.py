@@ -15,7 +15,7 @@ writes it as a standalone page with each figure as an SVG file and the table as 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from bench import reference
 from bench.chains import chain_label, parse_chain
 from bench.report import plots
 from bench.report.assets import CSS
-from bench.report.format import esc, is_missing, num, table, workload_label
+from bench.report.format import esc, is_missing, num, table, to_float, workload_label
 
 COST_AXES = [  # (published column, measured column, scale to the published unit, label)
     ("params_M", "params", 1e6, "parameters (M)"),
@@ -108,13 +108,16 @@ def is_proxy(row) -> bool:
     return str(row["explanation"] or "").strip().lower().startswith("proxy")
 
 
-def _cells(ok: pd.DataFrame, row, chains: list[str], batch: int | None = None) -> pd.DataFrame:
+def _cells(ok: pd.DataFrame, row, chains: list[str], batch: int | None = None, of: pd.Series | None = None
+           ) -> pd.DataFrame:
     """Cells of the row's model and chains at one batch size and the published resolution or length.
 
     `batch` None: the smallest batch the row ran at (batch 1 where it ran). Cells of two batch
     sizes are never mixed: a batch-64 latency beside a batch-1 one would read as a slowdown.
+    `of` marks the records that are the row's network, where they are not its zoo model's (a
+    model brought with the row's trained weights).
     """
-    g = ok[(ok["model"] == row["zoo_model"]) & ok["optimization"].isin(chains)]
+    g = ok[(ok["model"] == row["zoo_model"] if of is None else of) & ok["optimization"].isin(chains)]
     if g.empty:
         return g
     g = g[g["batch_size"] == (g["batch_size"].min() if batch is None else batch)]
@@ -145,12 +148,60 @@ def _native(ok: pd.DataFrame, row, precision: bool = True, batch: int | None = N
         return _cells(ok, row, arch)
     if not chains:
         return ok.iloc[0:0]
-    g = _cells(ok, row, chains, batch)
+    return _first_chain(_cells(ok, row, chains, batch), chains)
+
+
+def _first_chain(g: pd.DataFrame, chains: list[str]) -> pd.DataFrame:
+    """On each target, the cells of the first of the row's chains that ran there."""
     if g.empty:
         return g
     rank = g["optimization"].map(chains.index)
     first = rank == rank.groupby(g["target"].astype(str)).transform("min")
     return g[first].assign(_rank=rank[first]).sort_values("_rank", kind="stable").drop(columns="_rank")
+
+
+def evaluated(ok: pd.DataFrame, row, batch: int | None = None) -> pd.DataFrame:
+    """Cells of a model brought with this row's trained weights (`published_as`) that measured top-1.
+
+    Such a model is not the zoo's, so it is found by `weights_published_as`, not by name. Only its
+    cells of the row's own chain stand for the row (fp32 for a dense network; a quantized row's
+    precision): an int8 cell of the DeiT-S weights is not DeiT-S's published point. A row that
+    this suite cannot build names no chain, and its network as published is fp32. Where the
+    cells did not run at `batch`, the smallest batch they ran at.
+    """
+    need = ("weights_published_as", "accuracy", "accuracy_metric")
+    if ok.empty or any(c not in ok.columns for c in need):  # every run before published_as existed
+        return ok.iloc[0:0]
+    of = ((ok["weights_published_as"] == row["model_or_technique"]) & (ok["accuracy_metric"] == "accuracy")
+          & pd.to_numeric(ok["accuracy"], errors="coerce").notna())
+    chains = row_chains(row) or ([] if row["zoo_model"] else ["fp32"])
+    if not chains or not of.any():
+        return ok.iloc[0:0]
+    g = _cells(ok, row, chains, batch, of=of)
+    if g.empty and batch is not None:
+        g = _cells(ok, row, chains, None, of=of)
+    return _first_chain(g, chains)
+
+
+def top1(rec) -> tuple[float, float | None, float | None]:
+    """A record's measured top-1 and its 95% interval in percent (records hold fractions)."""
+    def pct(col):
+        v = to_float(rec.get(col))
+        return None if v is None else 100 * v
+
+    return pct("accuracy"), pct("accuracy_ci_low"), pct("accuracy_ci_high")
+
+
+def measured_tip(rec, row, where: str) -> str:
+    """Hover text of a measured-accuracy point: whose weights, which metric, how sure, on what data."""
+    y, lo, hi = top1(rec)
+    n = to_float(rec.get("accuracy_n"))
+    ci = f", 95% CI {lo:.1f}–{hi:.1f}%" if lo is not None and hi is not None else ""
+    pub = row["accuracy_value"]
+    return (f"{rec['model']} ({rec['optimization']}; weights published as {row['model_or_technique']}) {where}: "
+            f"top-1 accuracy {y:.1f}%{ci}" + (f", n={int(n)}" if n is not None else "")
+            + ", measured on this run's evaluation data"
+            + ("" if is_missing(pub) else f" (published: {pub:g}% ImageNet top-1)"))
 
 
 def per_item(src: pd.DataFrame, col: str) -> pd.Series:
@@ -167,6 +218,9 @@ class Point:
     row: pd.Series
     records: pd.DataFrame  # cells of the row's chain at the figure's batch size, one per target
     ok: pd.DataFrame  # the run's finished cells, for the architecture's counts when records lack them
+    # cells with the row's trained weights and a measured top-1 (`evaluated`), and the figure's batch
+    evaluated: pd.DataFrame = field(default_factory=pd.DataFrame)
+    batch: int | None = None
 
     @property
     def measured(self) -> bool:
@@ -211,7 +265,7 @@ def figure_batch(rows, ok: pd.DataFrame) -> int | None:
 def points_for(fig: str, ok: pd.DataFrame) -> list[Point]:
     ref = reference.for_figure(fig)
     batch = figure_batch(ref.iterrows(), ok)
-    return [Point(r, _native(ok, r, batch=batch), ok) for _, r in ref.iterrows()]
+    return [Point(r, _native(ok, r, batch=batch), ok, evaluated(ok, r, batch), batch) for _, r in ref.iterrows()]
 
 
 # --- figures --------------------------------------------------------------------------------------
@@ -232,11 +286,31 @@ def _style(names: list[str]) -> dict[str, tuple[str, str]]:
     return out
 
 
+MEASURED_LABEL = "measured accuracy (this run)"
+MEASURED_YLABEL = "ImageNet top-1 (%): published; ★ measured on this run's data"
+
+
+def _star(ax, x: float, rec, color: str, text: str) -> None:
+    """A measured top-1: a star, apart from every published marker, with its 95% interval as a bar."""
+    y, lo, hi = top1(rec)
+    yerr = [[y - lo], [hi - y]] if lo is not None and hi is not None else None
+    bar = ax.errorbar([x], [y], yerr=yerr, fmt="*", color=color, mec="black", mew=0.5, ms=11, capsize=2,
+                      elinewidth=0.9, linestyle="none", zorder=4)
+    plots.tip(bar.lines[0], text)
+
+
+def _star_legend(ax) -> None:
+    ax.errorbar([], [], yerr=[[], []], fmt="*", color="grey", mec="black", mew=0.5, ms=9, capsize=2,
+                label=MEASURED_LABEL + ", 95% CI")
+
+
 def cost_figure(fig: str, pts: list[Point]) -> str:
-    """Published accuracy against published cost (hollow) and measured cost (filled), three axes."""
+    """Published accuracy against published cost (hollow) and measured cost (filled), three axes;
+    a measured top-1 of the row's trained weights, where the run has one, as a star beside them."""
     plt = plots.plt
     withacc = [p for p in pts if not is_missing(p.row["accuracy_value"])]
-    style = _style([_series(p.row["model_or_technique"]) for p in withacc])
+    starred = [p for p in pts if not p.evaluated.empty]
+    style = _style([_series(p.row["model_or_technique"]) for p in withacc + starred])
     fig_, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
     main_col = reference.FIGURE_AXIS[fig][0]
     for ax, (pcol, mcol, scale, label) in zip(axes, COST_AXES):
@@ -257,17 +331,32 @@ def cost_figure(fig: str, pts: list[Point]) -> str:
                           + (" (proxy cell)" if p.proxy else ""))
                 if not is_missing(pub):
                     ax.plot([pub, meas], [y, y], color="#999", lw=0.7)
+        for p in starred:
+            color, _ = style[_series(p.row["model_or_technique"])]
+            counted = per_item(p.evaluated, mcol) / scale if mcol in p.evaluated else None
+            for i, rec in p.evaluated.iterrows():
+                # the cost counted on the cell that measured it, else the published one
+                x = counted[i] if counted is not None and not is_missing(counted[i]) else p.row[pcol]
+                if is_missing(x):
+                    continue
+                src = "published" if counted is None or is_missing(counted[i]) else "counted here"
+                _star(ax, float(x), rec, color, measured_tip(rec, p.row, f"on {rec['target']}, "
+                                                             f"{label.split(' (')[0]} {float(x):.4g} {src}"))
         _log_x(ax)
         ax.set_xlabel(("▶ " if pcol == main_col else "") + label + (" (survey axis)" if pcol == main_col else ""))
-    axes[0].set_ylabel("published ImageNet top-1 (%)")
+    axes[0].set_ylabel(MEASURED_YLABEL if starred else "published ImageNet top-1 (%)")
     for s, (color, marker) in style.items():
         axes[2].plot([], [], marker, color=color, label=s)
-    axes[2].plot([], [], "o", mfc="none", mec="grey", label="published cost")
-    axes[2].plot([], [], "o", color="grey", label="measured cost (this run)")
+    pub = "published accuracy, " if starred else ""  # beside a star, say whose accuracy a circle is
+    axes[2].plot([], [], "o", mfc="none", mec="grey", label=pub + "published cost")
+    axes[2].plot([], [], "o", color="grey", label=pub + "measured cost (this run)")
     if any(p.proxy and p.measured for p in withacc):
         axes[2].plot([], [], "o", color="grey", fillstyle="bottom", label="measured on a proxy cell")
+    if starred:
+        _star_legend(axes[2])
     axes[2].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    fig_.suptitle(f"{reference.FIGURES[fig]} — published accuracy; hollow: published cost, filled: counted here")
+    fig_.suptitle(f"{reference.FIGURES[fig]} — published accuracy; hollow: published cost, filled: counted here"
+                  + ("; ★: accuracy measured here" if starred else ""))
     return plots.to_svg(fig_)
 
 
@@ -289,13 +378,21 @@ def hardware_axes(records: pd.DataFrame) -> list[tuple[str, str]]:
     return axes
 
 
+def _hardware_evaluated(p: Point) -> pd.DataFrame:
+    """A point's measured-accuracy cells that share the figure's batch size (its latency axis)."""
+    e = p.evaluated
+    return e if e.empty or p.batch is None else e[e["batch_size"] == p.batch]
+
+
 def hardware_figure(fig: str, pts: list[Point], ok: pd.DataFrame) -> str | None:
-    """The same published accuracies against what each target measured."""
+    """The same published accuracies against what each target measured, and beside them the top-1
+    measured on the run's evaluation data where a model brought the row's trained weights."""
     measured = [p for p in pts if p.measured and not is_missing(p.row["accuracy_value"])]
-    if not measured:
+    starred = [(p, e) for p in pts if not (e := _hardware_evaluated(p)).empty]
+    if not measured and not starred:
         return None
     plt = plots.plt
-    allrec = pd.concat([p.records for p in measured])
+    allrec = pd.concat([p.records for p in measured] + [e for _, e in starred])
     axes_spec = hardware_axes(allrec)
     targets = sorted(set(allrec["target"].astype(str)))
     tstyle = {t: (plots.OKABE_ITO[i % 8], plots.MARKERS[i % 8]) for i, t in enumerate(targets)}
@@ -324,16 +421,30 @@ def hardware_figure(fig: str, pts: list[Point], ok: pd.DataFrame) -> str | None:
                 if on_front or not crowded:
                     ax.annotate(_short(name), (x, y), fontsize=5.5, xytext=(3, 2), textcoords="offset points",
                                 color="#444")
+        for p, e in starred:
+            for _, rec in e.iterrows():
+                x = _memory(rec) if col == "memory" else to_float(rec.get(col))
+                if x is None:
+                    continue
+                t = str(rec["target"])
+                _star(ax, x, rec, tstyle[t][0], measured_tip(rec, p.row, f"on {t}, {label.split(' (')[0]} {x:.4g}"))
+                ax.annotate(plots.tex_safe(_short(str(rec["model"]))), (x, top1(rec)[0]), fontsize=5.5,
+                            xytext=(4, -7), textcoords="offset points", color="#000")
         if col == "memory":  # process RSS sits in a narrow band above the framework's floor
             ax.ticklabel_format(axis="x", style="plain", useOffset=False)
         else:
             _log_x(ax)
         ax.set_xlabel(label)
-    axes[0].set_ylabel("published ImageNet top-1 (%)")
+    axes[0].set_ylabel(MEASURED_YLABEL if starred else "published ImageNet top-1 (%)")
     for t, (color, marker) in tstyle.items():
         axes[-1].plot([], [], marker, color=color, label=t)
+    if starred:
+        if measured:
+            axes[-1].plot([], [], "o", color="grey", label="published accuracy (marker: target)")
+        _star_legend(axes[-1])
     axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, title="target")
-    fig_.suptitle(f"{reference.FIGURES[fig].split(':')[0]} on hardware — published accuracy against measured cost per target")
+    fig_.suptitle(f"{reference.FIGURES[fig].split(':')[0]} on hardware — published accuracy against measured cost per target"
+                  + ("; ★: accuracy measured here" if starred else ""))
     return plots.to_svg(fig_)
 
 
@@ -343,15 +454,44 @@ def _short(name: str) -> str:
 
 # --- tables ---------------------------------------------------------------------------------------
 
+def _top1_columns(ok: pd.DataFrame, r) -> dict:
+    """The published top-1 of a row and, where a model brought its trained weights, the measured one.
+
+    Of several cells (one per target) the one evaluated on the most examples speaks for the row,
+    and names itself; the figures show every target's.
+    """
+    out = {"published_top1": r["accuracy_value"], "measured_top1": np.nan, "measured_top1_ci_low": np.nan,
+           "measured_top1_ci_high": np.nan, "measured_top1_n": np.nan, "measured_top1_cell": "",
+           "top1_ratio": np.nan}
+    e = evaluated(ok, r)
+    if e.empty:
+        return out
+    n = pd.to_numeric(e.get("accuracy_n", pd.Series(np.nan, index=e.index)), errors="coerce")
+    rec = e.assign(_n=n.fillna(-1), _t=e["target"].astype(str)).sort_values(["_n", "_t"], ascending=[False, True]).iloc[0]
+    y, lo, hi = top1(rec)
+    pub = r["accuracy_value"]
+    out.update(measured_top1=y, measured_top1_ci_low=np.nan if lo is None else lo,
+               measured_top1_ci_high=np.nan if hi is None else hi, measured_top1_n=rec["_n"] if rec["_n"] >= 0 else np.nan,
+               measured_top1_cell=f"{rec['model']} · {rec['optimization']} on {rec['target']}",
+               top1_ratio=y / pub if not is_missing(pub) and pub else np.nan)
+    return out
+
+
 def reported_vs_measured(ok: pd.DataFrame) -> pd.DataFrame:
     """One row per published point with a zoo architecture and quantity: published, measured, ratio.
 
     `cosine_vs_fp32` is the lowest output cosine of the row's cells against the fp32 model on the
-    same inputs: what this suite can say about a variant's numerics, since accuracy is the paper's.
+    same inputs: what this suite can say about a variant's numerics, since accuracy is the paper's,
+    unless a model brought the row's trained weights and measured its top-1 (`measured_top1`). A
+    row with only that, and no counted cost, gets one line with the accuracy alone.
     """
     rows = []
     ref = reference.load()
-    for _, r in ref[ref["zoo_model"] != ""].iterrows():
+    for _, r in ref.iterrows():
+        acc = _top1_columns(ok, r)
+        if not r["zoo_model"] and is_missing(acc["measured_top1"]):
+            continue
+        before = len(rows)
         native = _native(ok, r)
         for pcol, mcol, scale, label in COST_AXES:
             pub = r[pcol]
@@ -368,14 +508,20 @@ def reported_vs_measured(ok: pd.DataFrame) -> pd.DataFrame:
                     continue
                 meas = float(v.iloc[0]) / scale
                 cos = g["cosine_sim"].dropna()
-                rows.append({"figures": ", ".join(r["figures"]), "point": r["model_or_technique"],
-                             "zoo_model": r["zoo_model"], "optimization": ", ".join(dict.fromkeys(g["optimization"])),
-                             "proxy": is_proxy(r), "quantity": label + (f" [{rt}]" if rt else ""), "published": pub,
-                             "published_text": _published_text(r, pcol),
-                             "measured": meas, "ratio": meas / pub if pub else np.nan,
-                             "cosine_vs_fp32": float(cos.min()) if len(cos) else np.nan,
-                             "status": r["status"], "explanation": r["explanation"], "source": r["source"]})
+                rows.append(_rvm_line(r, acc, ", ".join(dict.fromkeys(g["optimization"])), is_proxy(r),
+                                      label + (f" [{rt}]" if rt else ""), pub, _published_text(r, pcol), meas,
+                                      float(cos.min()) if len(cos) else np.nan))
+        if len(rows) == before and not is_missing(acc["measured_top1"]):
+            rows.append(_rvm_line(r, acc, "", False, "top-1 only (no counted cost)", np.nan, "", np.nan, np.nan))
     return pd.DataFrame(rows)
+
+
+def _rvm_line(r, acc: dict, optimization: str, proxy: bool, quantity: str, pub: float, pub_text: str, meas: float,
+              cos: float) -> dict:
+    return {"figures": ", ".join(r["figures"]), "point": r["model_or_technique"], "zoo_model": r["zoo_model"],
+            "optimization": optimization, "proxy": proxy, "quantity": quantity, "published": pub,
+            "published_text": pub_text, "measured": meas, "ratio": meas / pub if pub else np.nan, **acc,
+            "cosine_vs_fp32": cos, "status": r["status"], "explanation": r["explanation"], "source": r["source"]}
 
 
 def _published_text(r, pcol: str) -> str:
@@ -479,11 +625,23 @@ def _rvm_html(rvm: pd.DataFrame) -> str:
         return "<p>No published point has a measured counterpart in this run.</p>"
     rows = [[esc(r.point), esc(r.figures), esc(r.zoo_model), esc(r.optimization) + (" <b>(proxy)</b>" if r.proxy else ""),
              esc(r.quantity), esc(r.published_text or num(r.published, "{:.3g}")), num(r.measured, "{:.4g}"),
-             num(r.ratio, "{:.3f}"), num(r.cosine_vs_fp32, "{:.4f}"), esc(r.status), esc(r.explanation)]
+             num(r.ratio, "{:.3f}"), num(r.published_top1, "{:g}"), (_measured_top1_html(r), r.measured_top1),
+             num(r.top1_ratio, "{:.3f}", missing=""), num(r.cosine_vs_fp32, "{:.4f}"), esc(r.status),
+             esc(r.explanation)]
             for r in rvm.itertuples()]
     return table(["point", "figures", "zoo model", "measured as (chain)", "quantity", "published", "measured",
-                  "measured / published", "cosine vs fp32", "status", "explanation"], rows, left=5,
-                 text_cols=(9, 10))
+                  "measured / published", "published top-1 (%)", "measured top-1 (%)", "top-1 measured / published",
+                  "cosine vs fp32", "status", "explanation"], rows, left=5, text_cols=(12, 13))
+
+
+def _measured_top1_html(r) -> str:
+    """Empty where no cell measured the row's top-1; else the value, its interval, n and the cell."""
+    if is_missing(r.measured_top1):
+        return ""
+    lo, hi = r.measured_top1_ci_low, r.measured_top1_ci_high
+    how = [] if is_missing(lo) or is_missing(hi) else [f"{lo:.1f}–{hi:.1f}"]
+    how.append(f"n={int(r.measured_top1_n)}" if not is_missing(r.measured_top1_n) else "n not recorded")
+    return f'{r.measured_top1:.1f} ({", ".join(how)})<br><span class="muted">{esc(r.measured_top1_cell)}</span>'
 
 
 def _nlp_html(nlp: pd.DataFrame) -> str:

@@ -61,6 +61,9 @@ class ModelDecl(BaseModel):
     modality: Literal["text", "vision", "decoder"] | None = None  # ONNX files and factories
     vocab: int | None = None
     image_size: int | None = None
+    # The published point these weights are (a `model_or_technique` row of bench/reference/published.csv):
+    # the survey figures then plot this model's measured accuracy beside the published figure.
+    published_as: str | None = None
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -295,6 +298,14 @@ def default_name(decl: ModelDecl) -> str:
 def declare(decl: ModelDecl, base: Path | None = None) -> ModelSpec:
     """Resolve a declaration and register its spec (idempotent for the same declaration)."""
     name = decl.name or default_name(decl)
+    if decl.published_as is not None:
+        from bench.reference import published_cost
+
+        try:
+            published_cost(decl.published_as)
+        except KeyError:
+            raise UserError(f"model {name!r}: published_as {decl.published_as!r} names no row of "
+                            "bench/reference/published.csv (its model_or_technique column).") from None
     resolved = DECLARERS[decl.kind](decl, base)
     root = resolved.pop("weights_root")
     files = weight_files(Path(root)) if root else []
@@ -302,6 +313,7 @@ def declare(decl: ModelDecl, base: Path | None = None) -> ModelSpec:
     if sha is None and resolved.get("state_sha256"):
         sha = resolved.pop("state_sha256")
     weights = {"kind": decl.kind, "source": f"{decl.kind}:{decl.source}", "path": root,
+               "published_as": decl.published_as,
                "revision": resolved.pop("revision"), "sha256": sha,
                "files": [str(f.relative_to(root)) if Path(root).is_dir() else f.name for f in files]}
     resolved.pop("state_sha256", None)
