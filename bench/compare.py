@@ -4,7 +4,9 @@ Cells are matched by `cell_id`. Each matched pair goes through bench.measure.sta
 the per-iteration samples, so "slower" means the bootstrap interval of the median ratio excludes
 1. With `--fail-on-regression PCT` the command is a CI gate: it exits 1 when a cell is
 significantly slower in B and its median grew by more than PCT percent, or when a cell that
-finished in A failed in B. A run compared with itself never trips the gate (every ratio is 1).
+finished in A failed in B. A cell contended in either run (bench.measure.contention: other work
+competed for its CPUs while it was timed) is listed, marked, and never gated: its interval covers
+sampling noise, not a machine that changed between the runs. A run compared with itself never trips the gate (every ratio is 1).
 Runs on different hardware (another GPU model, or for CPU runs another CPU model) are compared
 but not gated: every cell would "regress" after a runner moved to a slower GPU, and since the
 scheduled job compares with its last *successful* run, it would then fail every day.
@@ -49,7 +51,8 @@ class Comparison:
     hardware: str = ""  # set when the runs used different hardware: the regression gate does not apply
 
     def regressions(self, pct: float) -> list[dict]:
-        slow = [r for r in self.rows if r["verdict"] == "slower" and r["change_pct"] > pct]
+        # A contended cell measured other work on the machine: shown, marked, never a regression.
+        slow = [r for r in self.rows if r["verdict"] == "slower" and r["change_pct"] > pct and not r["contended"]]
         broke = [{"cell_id": n["cell_id"], "why": f"ok in A, {n['status_b']} in B"} for n in self.not_comparable
                  if n["status_a"] == "ok" and n["status_b"] in ("failed", "timeout")]
         return [{"cell_id": r["cell_id"], "why": f"{r['change_pct']:+.1f}% median latency "
@@ -83,7 +86,8 @@ def compare_runs(run_a: Path, run_b: Path) -> Comparison:
                          "p50_a": float(x["latency_ms_p50"]), "p50_b": float(y["latency_ms_p50"]),
                          "ratio": ratio, "ratio_low": lo, "ratio_high": hi, "change_pct": (ratio - 1) * 100,
                          "verdict": verdict, "n_a": int(sa.size), "n_b": int(sb.size),
-                         "noisy": flag(x.get("noisy")) or flag(y.get("noisy"))})
+                         "noisy": flag(x.get("noisy")) or flag(y.get("noisy")),
+                         "contended": flag(x.get("contended")) or flag(y.get("contended"))})
     ea, eb = a.manifest.get("environment") or {}, b.manifest.get("environment") or {}
     for k in ENV_KEYS:
         if str(ea.get(k)) != str(eb.get(k)) and not (is_missing(ea.get(k)) and is_missing(eb.get(k))):
@@ -105,7 +109,8 @@ def text_table(cmp: Comparison) -> str:
         verdict = {"faster": "B faster", "slower": "B SLOWER"}.get(r["verdict"], r["verdict"])
         lines.append(f"{r['cell_id']:<{w}}  {r['p50_a']:>9.3f}  {r['p50_b']:>9.3f}  {r['ratio']:>6.3f}  "
                      f"{r['ratio_low']:>6.3f}–{r['ratio_high']:<6.3f}  {r['change_pct']:>+7.1f}%  {verdict}"
-                     + ("  (noisy)" if r["noisy"] else ""))
+                     + ("  (noisy)" if r["noisy"] else "")
+                     + ("  (CONTENDED: not gated)" if r["contended"] else ""))
     counts = {v: sum(r["verdict"] == v for r in cmp.rows) for v in ("faster", "slower", "no significant difference")}
     lines.append(f"{len(cmp.rows)} cells compared: {counts['faster']} faster in B, {counts['slower']} slower in B, "
                  f"{counts['no significant difference']} no significant difference.")
@@ -134,8 +139,8 @@ def render_html(cmp: Comparison, pct: float | None = None) -> str:
                      N(r["p50_b"], "{:.3f}"), N(r["ratio"], "{:.3f}"),
                      (f"{r['ratio_low']:.3f}–{r['ratio_high']:.3f}", repr(r["ratio_low"])),
                      N(r["change_pct"], "{:+.1f}", suffix="%"),
-                     (f'<span class="badge {badge}">{esc(verdict)}</span>' + (" " + _badge("noisy") if r["noisy"] else ""),
-                      verdict)])
+                     (f'<span class="badge {badge}">{esc(verdict)}</span>' + (" " + _badge("noisy") if r["noisy"] else "")
+                      + (" " + _badge("contended") + " not gated" if r["contended"] else ""), verdict)])
     missing = ([[T(c), T("only in A")] for c in cmp.only_a] + [[T(c), T("only in B")] for c in cmp.only_b]
                + [[T(n["cell_id"]), T(f"A {n['status_a']}, B {n['status_b']} {n['why']}".strip())] for n in cmp.not_comparable])
     gate = ""

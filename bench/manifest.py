@@ -43,7 +43,10 @@ class Manifest(BaseModel):
     imports: list[dict[str, Json]] = Field(default_factory=list)  # edge device runs merged in (bench import)
     # Models the suite brought (bench.zoo.user): where each one's weights came from, with a sha256.
     models: dict[str, dict[str, Json]] = Field(default_factory=dict)
-    accuracy_tolerance: float | None = None  # the suite's: how far below fp32 a cell may fall in the headline
+    accuracy_tolerance: float | None = None
+    # bench.remeasure.run_summary: cells measured again, still contended or noisy, and whether the
+    # machine ever became quiet for them.
+    contention: dict[str, Json] | None = None  # the suite's: how far below fp32 a cell may fall in the headline
 
 
 def validate(manifest: dict) -> dict:

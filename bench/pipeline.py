@@ -190,6 +190,7 @@ def timer_settings(measure):
 def measure(prep: Prepared, opt: Optimized, session, probe, phases: PhaseTimer) -> tuple[dict, Any]:
     """First call and fidelity, then the modality's timed loop, then what the probe saw around it;
     the fields and the first call's output (a host array)."""
+    from bench.measure import contention
     from bench.measure.stats import summarize
 
     cell = prep.cell
@@ -198,14 +199,18 @@ def measure(prep: Prepared, opt: Optimized, session, probe, phases: PhaseTimer) 
     fields = prep.modality.fidelity(out, prep.reference, prep.inputs)
     fields["first_call_s"] = phases.seconds["first_call"]
     probe.before_timing()
-    with phases("timing"):
+    with phases("timing"), contention.Window(cell.measure.contention_threshold) as window:
         timing, extra = prep.modality.measure(prep.spec, opt.artifact, session, prep.inputs, cell.workload,
                                               timer_settings(cell.measure), cell.target.device, probe, prep.reference)
     fields.update(extra)
     fields.update(summarize(timing.samples_ms))
     fields.update(latency_samples_ms=[round(x, 6) for x in timing.samples_ms], timing_target_met=timing.target_met,
                   timing_mode=timing.mode, timing_block_size=timing.block_size, timing_clock=timing.clock,
-                  timing_clock_overhead_ns=timing.clock_overhead_ns)
+                  timing_clock_overhead_ns=timing.clock_overhead_ns, **window.fields,
+                  # Missed its precision target, or stopped (at max_time_s) short of the samples asked for.
+                  imprecise=not timing.target_met or len(timing.samples_ms) < cell.measure.min_samples)
+    if timing.sample_t_s is not None:
+        fields["latency_sample_t_s"] = [round(t, 6) for t in timing.sample_t_s]
     with phases("after_timing"):  # allocator peaks, NVML energy window, GPU state
         fields.update(probe.after_timing(session.call, session.sync))
     return fields, out

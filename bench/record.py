@@ -92,6 +92,7 @@ class Timing(Section):
     n_samples: int | None = None
     timing_target_met: bool | None = None
     latency_samples_ms: list[float] | None = None
+    latency_sample_t_s: list[float] | None = None  # when each sample started, from the first (a trace)
     timing_mode: str | None = None
     timing_block_size: int | None = None
     timing_clock: str | None = None
@@ -101,6 +102,25 @@ class Timing(Section):
     latency_p99_over_p50: float | None = None
     noisy: bool | None = None
     noise_threshold_cv: float | None = None
+
+
+class Contention(Section):
+    """Was the machine the cell's while it was timed? From the kernel (bench.measure.contention),
+    and the attempts the runner made when it was not."""
+
+    runq_wait_share: float | None = None  # the cell's threads' run-queue wait / (threads x window)
+    runq_wait_ms: float | None = None
+    runq_active_threads: int | None = None
+    contention_window_s: float | None = None
+    cpu_pressure_some: float | None = None  # PSI: share of the window some task waited for a CPU
+    steal_share: float | None = None  # hypervisor steal on the cell's CPUs
+    other_cpu_share: float | None = None  # other processes' busy share of the cell's CPUs
+    contention_threshold: float | None = None
+    contended: bool | None = None
+    imprecise: bool | None = None  # precision target missed, or fewer samples than asked for
+    attempts: list[dict[str, Json]] | None = None  # every measurement of this cell, in order
+    attempt_kept: int | None = None  # the index in `attempts` of the one reported (the best isolated)
+    remeasured: bool | None = None
 
 
 class Memory(Section):
@@ -233,7 +253,8 @@ class Decode(Section):
 
 
 SECTIONS: dict[str, type[Section]] = {
-    "identity": Identity, "static": Static, "weights": Weights, "timing": Timing, "memory": Memory, "energy": Energy,
+    "identity": Identity, "static": Static, "weights": Weights, "timing": Timing, "contention": Contention,
+    "memory": Memory, "energy": Energy,
     "roofline": Roofline, "fidelity": Fidelity, "accuracy": Accuracy, "cost": Cost, "state": State, "decode": Decode,
 }
 OPEN_SECTIONS = ("steps", "runtime")  # fields declared by the optimization or runtime that adds them
@@ -246,6 +267,7 @@ class CellRecord(BaseModel):
     static: Static = Field(default_factory=Static)
     weights: Weights = Field(default_factory=Weights)
     timing: Timing = Field(default_factory=Timing)
+    contention: Contention = Field(default_factory=Contention)
     memory: Memory = Field(default_factory=Memory)
     energy: Energy = Field(default_factory=Energy)
     roofline: Roofline = Field(default_factory=Roofline)

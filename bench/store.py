@@ -39,7 +39,7 @@ COLUMNS = [
 ]
 
 # Per-record lists: kept in the JSON records, left out of the Parquet/CSV tables.
-LIST_COLUMNS = ["latency_samples_ms", "outlier_stats"]
+LIST_COLUMNS = ["latency_samples_ms", "latency_sample_t_s", "outlier_stats"]
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 CELL_ID = re.compile(r"^[A-Za-z0-9_=\-][A-Za-z0-9_.=\-]{0,254}$")

@@ -28,6 +28,7 @@ from pydantic import (
 
 from bench.chains import Step, chain_label, parse_chain, parse_step  # noqa: F401  (re-exported)
 from bench.errors import UserError
+from bench.measure.contention import CONTENDED_WAIT_SHARE
 from bench.measure.noise import DEFAULT_CV_THRESHOLD
 from bench.modality import MODALITIES
 from bench.optimize import OPTIMIZATIONS
@@ -104,6 +105,12 @@ class Measure(BaseModel):
     seed: int = 0
     # Per-cell memory cap; a cell over it is recorded as out of memory (docs/reliability.md).
     memory_limit_mb: int | None = Field(default=None, ge=64)
+    # Contention (docs/metrics.md): a cell whose threads waited on the run queue for more than this
+    # share of the timing window is `contended`; at the end of the sweep, contended or noisy cells are
+    # measured again up to `retries` times, after waiting up to `quiet_wait_s` for the machine to quieten.
+    contention_threshold: float = Field(default=CONTENDED_WAIT_SHARE, gt=0, le=1)
+    retries: int = Field(default=2, ge=0, le=10)
+    quiet_wait_s: float = Field(default=60.0, ge=0, le=3600)
 
 
 class ExcludeRule(BaseModel):

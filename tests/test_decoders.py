@@ -98,7 +98,7 @@ targets:
   - {runtime: torch, device: cpu, threads: 1}
   - {runtime: onnxruntime, device: cpu, threads: 1}
 workloads: {seq_lens: [16], prompt_lens: [8], new_tokens: [3]}
-measure: {warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.5, min_samples: 5, timeout_s: 300}
+measure: {warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.5, min_samples: 5, timeout_s: 300, retries: 0}
 """
 
 

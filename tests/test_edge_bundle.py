@@ -18,7 +18,7 @@ targets:
   - {runtime: onnxruntime-edge, options: {profile: rpi5}}
   - {runtime: onnxruntime-edge, options: {profile: rpi5}, provider: xnnpack}
 workloads: {batch_sizes: [1], seq_lens: [16]}
-measure: {warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.5, min_samples: 5, timeout_s: 120}
+measure: {warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.5, min_samples: 5, timeout_s: 120, retries: 0}
 """
 
 FAST = ["--min-time-s", "0.05", "--max-time-s", "0.5", "--min-samples", "5", "--warmup-s", "0"]

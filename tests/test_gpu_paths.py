@@ -136,7 +136,7 @@ models: [tinybert-4]
 optimizations: [fp32]
 targets: [{runtime: torch, device: cuda, threads: 1}]
 workloads: {batch_sizes: [1], seq_lens: [32]}
-measure: {warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.5, min_samples: 5}
+measure: {warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.5, min_samples: 5, retries: 0}
 """))
     rec = run_cell(plan.runnable[0].to_json(), tmp_path / "cache", tmp_path)
     assert rec["cosine_sim"] > 0.9999 and rec["latency_ms_p50"] > 0

@@ -18,7 +18,7 @@ targets:
   - {runtime: torch, device: cpu, threads: 1}
   - {runtime: torch, device: cpu, threads: 4, name: wide}
 workloads: {seq_lens: [16]}
-measure: {warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.3, min_samples: 5, timeout_s: 300}
+measure: {warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.3, min_samples: 5, timeout_s: 300, retries: 0}
 """
 
 

@@ -18,7 +18,7 @@ from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.slow  # spawns cell processes: the full tier (nox -s tests) runs it
 
-MEASURE = "warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.3, min_samples: 5"
+MEASURE = "warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.3, min_samples: 5, retries: 0"
 
 FAULTS = f"""
 name: faults

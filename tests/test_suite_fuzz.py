@@ -21,7 +21,7 @@ targets:
   - {runtime: torch, device: cpu, threads: 1}
   - {runtime: onnxruntime, device: cpu, threads: 2, name: ort}
 workloads: {batch_sizes: [1, 2], seq_lens: [16], image_sizes: [224]}
-measure: {warmup_iters: 1, min_time_s: 0.05, max_time_s: 0.5, min_samples: 5, timeout_s: 30, memory_limit_mb: 4000}
+measure: {warmup_iters: 1, min_time_s: 0.05, max_time_s: 0.5, min_samples: 5, timeout_s: 30, memory_limit_mb: 4000, retries: 0}
 exclude:
   - {model: deit-*, runtime: onnxruntime}
 """

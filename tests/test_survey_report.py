@@ -47,11 +47,11 @@ MEASURED = {"weights_kind": "timm", "weights_published_as": "DeiT-S", "accuracy"
 def _user_records():
     fp32 = _rec("my-deit-s", "fp32", "torch-cpu", params=22_050_664, macs=4_598_882_304, wbytes=88_300_000, p50=41.0,
                 size=224)
-    # Its int8 cell is not DeiT-S's published point (that row's chain is fp32): never drawn there.
+    # Its int8 cell (1,531 of 2,000) is not DeiT-S's published point (that row's chain is fp32): never drawn there.
     int8 = _rec("my-deit-s", "torch-dynamic-int8", "torch-cpu", params=22_050_664, macs=4_598_882_304,
                 wbytes=23_100_000, p50=26.0, size=224)
-    return [{**fp32, **MEASURED}, {**int8, **MEASURED, "accuracy": 0.7655, "accuracy_ci_low": 0.7463,
-                                   "accuracy_ci_high": 0.7837, "accuracy_verdict": "significant drop"}]
+    return [{**fp32, **MEASURED}, {**int8, **MEASURED, "accuracy": 0.7655, "accuracy_ci_low": 0.7464,
+                                   "accuracy_ci_high": 0.7835, "accuracy_verdict": "significant drop"}]
 
 
 # Tooltips (<title>) per figure, (cost, hardware), rendered from `_fixture` before measured accuracy
@@ -330,7 +330,7 @@ def test_measured_accuracy_of_published_weights_is_drawn_beside_the_published_po
 
     rvm = parts["rvm"]
     deit = rvm[rvm["point"] == "DeiT-S"]
-    assert len(deit) == 4 and set(deit["measured_top1_cell"]) == {"my-deit-s · fp32 on torch-cpu"}
+    assert len(deit) == 3 and set(deit["measured_top1_cell"]) == {"my-deit-s · fp32 on torch-cpu"}
     one = deit.iloc[0]
     assert one["measured_top1"] == pytest.approx(79.0) and one["published_top1"] == pytest.approx(79.9)
     assert one["top1_ratio"] == pytest.approx(79.0 / 79.9) and one["measured_top1_n"] == 2000
@@ -349,8 +349,9 @@ def test_published_weights_without_a_zoo_cell_still_get_their_star(tmp_path):
     parts = build(load_records(store.dir)[0], {}, figures=("fig11",))
     cost, hw = parts["figures"]["fig11"]
     stars = [t for t in re.findall(r"<title>([^<]*)</title>", cost) if "measured on this run" in t]
-    # no counted cost on the record: the star sits at DeiT-S's published parameters and MACs (no size published)
-    assert [t.split(" published:")[0].split("torch-cpu, ")[1] for t in stars] == ["parameters 22.05", "MACs 4.6"]
+    # no counted cost on the record: the star sits at DeiT-S's published cost (size: 22.05M x 32 bits / 8)
+    assert [t.split(" published:")[0].split("torch-cpu, ")[1] for t in stars] == [
+        "parameters 22.05", "MACs 4.61", "model size 88.2"]
     assert hw is not None and "on torch-cpu, median latency 4" in hw
     line = parts["rvm"].set_index("point").loc["DeiT-S"]
     assert line["quantity"] == "top-1 only (no counted cost)" and line["measured_top1"] == pytest.approx(79.0)

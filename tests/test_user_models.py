@@ -12,7 +12,7 @@ import torch
 from bench.cli import main
 from tests import user_models as um
 
-MEASURE = "measure: {warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.3, min_samples: 5}\n"
+MEASURE = "measure: {warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.3, min_samples: 5, retries: 0}\n"
 
 
 @pytest.fixture(scope="module")

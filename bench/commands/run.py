@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.commands import DEFAULT_REPORTS, DEFAULT_RESULTS, Command
 from bench.errors import UserError
+
+
+def warn_untrusted(trust: dict) -> None:
+    """Loudly, on stderr: numbers taken on a machine that was not the run's alone."""
+    if trust["machine_never_quiet"]:
+        print("WARNING: the machine never became quiet while cells were measured again; their numbers include "
+              "other work on this machine.", file=sys.stderr)
+    if trust["still_contended"]:
+        print(f"WARNING: {len(trust['still_contended'])} cell(s) stayed contended (other work competed for their "
+              f"CPUs while they were timed): {', '.join(trust['still_contended'][:5])}"
+              + (" ..." if len(trust["still_contended"]) > 5 else ""), file=sys.stderr)
+    if trust["remeasured"]:
+        print(f"{len(trust['remeasured'])} cell(s) were measured again; each record keeps every attempt.",
+              file=sys.stderr)
 
 
 def user_models(names: list[str]) -> dict:
@@ -37,6 +52,8 @@ class Run(Command):
         p.add_argument("--keep-artifacts", action="store_true",
                        help="keep ONNX exports, calibration data and per-cell scratch under the run directory")
         p.add_argument("--report", action="store_true", help="render the HTML report when the run ends")
+        p.add_argument("--strict", action="store_true",
+                       help="exit with status 3 if any cell is still contended after its re-measurements")
         p.add_argument("--reports-dir", default=str(DEFAULT_REPORTS))
 
     def run(self, args) -> int:
@@ -101,14 +118,22 @@ class Run(Command):
 
             records = run_cells(cells, store, run_id, on_record, executor=args.executor, address=args.address,
                                 keep_artifacts=args.keep_artifacts, fork_server=not args.no_fork_server)
+        from bench.remeasure import run_summary
+
+        trust = run_summary(records)
         manifest.update(finished_at=datetime.now(UTC).isoformat(), wall_s=time.perf_counter() - t0,
-                        environment_after=capture(), status="complete")
+                        environment_after=capture(), status="complete", contention=trust)
         store.write_manifest(manifest)
         counts = {s: sum(r["status"] == s for r in records) for s in ("ok", "failed", "timeout", "skipped")}
         print(f"Run {run_id}: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f". Results in {store.dir}")
+        warn_untrusted(trust)
         if args.report:
             from bench.commands.report import render
 
             path = render(store.dir, Path(args.reports_dir) / run_id)
             print(f"Report: {path}")
+        if args.strict and trust["still_contended"]:
+            print(f"--strict: {len(trust['still_contended'])} cell(s) stayed contended; failing the run.",
+                  file=sys.stderr)
+            return 3
         return 0

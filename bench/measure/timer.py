@@ -53,6 +53,9 @@ class Timing:
     clock_overhead_ns: float = 0.0
     timed_s: float = 0.0  # wall time of the measured (post-warm-up) phase
     calls: int = 0  # calls in the measured phase
+    # When each sample started, in seconds from the first: with the samples in call order, a trace
+    # that tells a contention burst from a two-humped distribution.
+    sample_t_s: list[float] | None = None
 
 
 class PerfCounterClock:
@@ -184,9 +187,14 @@ def time_callable(fn: Callable[[], object], settings: TimerSettings, sync: Calla
     block = settings.block_size or calibrate_block(fn, clock, fastest_ns, overhead)
 
     samples: list[float] = []
+    starts: list[float] = []
     start = wall()
-    target_met = rule.sample(lambda: samples.append(clock.time_block(fn, block) / block), count=samples.__len__,
-                             precision=lambda: relative_ci_halfwidth(samples))
+
+    def step() -> None:
+        starts.append(wall() - start)
+        samples.append(clock.time_block(fn, block) / block)
+
+    target_met = rule.sample(step, count=samples.__len__, precision=lambda: relative_ci_halfwidth(samples))
     return Timing(samples, target_met, n_warm, wall() - t0, mode="blocked" if block > 1 else "per-call",
                   block_size=block, clock=clock.name, clock_overhead_ns=overhead, timed_s=wall() - start,
-                  calls=len(samples) * block)
+                  calls=len(samples) * block, sample_t_s=starts)

@@ -19,6 +19,8 @@ table.sortable th[aria-sort=descending]::after{content:" ▼"}
 .badge{display:inline-block;padding:0 .35rem;border-radius:.25rem;font-size:.75rem;background:#eee}
 .badge.noisy{background:#E69F00;color:#000}.badge.failed,.badge.timeout{background:#D55E00;color:#fff}
 .badge.skipped{background:#bbb}.badge.ok{background:#009E73;color:#fff}
+.badge.contended{background:#CC79A7;color:#000}.badge.imprecise{background:#F0E442;color:#000}
+.banner{border:2px solid #D55E00;background:#fff3ec;padding:.5rem .8rem;margin:.8rem 0}
 details.cell{border:1px solid #e2e2e2;border-radius:.3rem;margin:.3rem 0;padding:.2rem .6rem}
 details.cell summary{cursor:pointer}pre{white-space:pre-wrap;font-size:.8rem;background:#f7f7f7;padding:.5rem}
 .cols{display:flex;gap:1.2rem;flex-wrap:wrap;align-items:flex-start}

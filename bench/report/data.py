@@ -23,8 +23,9 @@ OPTIONAL = [
     "arithmetic_intensity", "achieved_flops_per_s", "attainable_flops_per_s", "roofline_pct", "roofline_bound",
     "roofline_device", "emulated", "projected_latency_ms", "stderr_tail", "top1_agreement",
     "accuracy", "accuracy_metric", "accuracy_delta_vs_fp32", "accuracy_verdict", "accuracy_note",
+    "contended", "imprecise", "runq_wait_share", "latency_sample_t_s", "attempts", "attempt_kept",
 ]
-LIST_COLUMNS = ("latency_samples_ms",)
+LIST_COLUMNS = ("latency_samples_ms", "latency_sample_t_s")
 
 
 @dataclass

@@ -133,13 +133,42 @@ def noisy_reason(r) -> str:
     return "flagged noisy by the timer"
 
 
+def trust_flags(r) -> list[tuple[str, str]]:
+    """Why a finished cell's numbers deserve less trust than a plain "ok": (flag, reason) pairs.
+    Each is its own flag, shown as its own badge: contention, noise and imprecision are different."""
+    if r.get("status") != "ok":
+        return []
+    out = []
+    if flag(r.get("contended")):
+        share = r.get("runq_wait_share")
+        out.append(("contended", "its threads waited for a CPU "
+                    + (f"{float(share):.0%} of the timing window" if not is_missing(share) else "")
+                    + " (other work competed for its cores)"))
+    if flag(r.get("noisy")):
+        out.append(("noisy", noisy_reason(r)))
+    if flag(r.get("imprecise")) or (is_missing(r.get("imprecise")) and not is_missing(r.get("timing_target_met"))
+                                    and not flag(r.get("timing_target_met"))):
+        out.append(("imprecise", "the timer stopped at its time limit before the precision target or the "
+                                 "samples asked for"))
+    return out
+
+
+def status_badges(r) -> tuple[str, str]:
+    """The status cell of a table: the failure, the trust flags, or a plain ok (never ok with a flag)."""
+    if r.get("status") != "ok":
+        return _badge(str(r.get("status"))), str(r.get("status"))
+    flags = [f for f, _ in trust_flags(r)]
+    return (" ".join(_badge(f) for f in flags) or _badge("ok")), (" ".join(flags) or "ok")
+
+
 def status_section(run: Run) -> str:
     df = run.df
     counts = df["status"].value_counts().to_dict() if not df.empty else {}
     parts = [f"{_badge(k)} {v}" for k, v in sorted(counts.items())]
-    n_noisy = int((df["noisy"] == True).sum()) if len(df) else 0  # noqa: E712
-    noisy_txt = f" · {_badge('noisy')} {n_noisy}" if df["noisy"].notna().any() else \
-        ' · <span class="muted">noise not assessed by this run</span>'
+    flags = [f for r in df.to_dict("records") for f, _ in trust_flags(r)]
+    noisy_txt = "".join(f" · {_badge(k)} {flags.count(k)}" for k in ("contended", "noisy", "imprecise") if k in flags)
+    if not df["noisy"].notna().any():
+        noisy_txt += ' · <span class="muted">noise not assessed by this run</span>'
     from bench.store import missing_cells
 
     missing = missing_cells(run.dir)  # planned without a record: an interrupted or unfinished run's gap
@@ -151,11 +180,10 @@ def status_section(run: Run) -> str:
     for r in df.to_dict("records"):
         if r["status"] != "ok":
             rows.append([T(r["cell_id"]), (_badge(r["status"]), r["status"]), T(r.get("error"))])
-        elif flag(r.get("noisy")):
-            rows.append([T(r["cell_id"]), (_badge("noisy"), "noisy"), T(noisy_reason(r))])
-        elif not is_missing(r.get("timing_target_met")) and not flag(r.get("timing_target_met")):
-            rows.append([T(r["cell_id"]), (_badge("imprecise"), "imprecise"),
-                         T("the timer reached its time limit before the precision target")])
+        elif trust_flags(r):
+            again = (f" Measured {len(r['attempts'])} times; attempt {int(r['attempt_kept']) + 1} is reported."
+                     if isinstance(r.get("attempts"), list) and not is_missing(r.get("attempt_kept")) else "")
+            rows.append([T(r["cell_id"]), status_badges(r), T("; ".join(why for _, why in trust_flags(r)) + "." + again)])
     if missing:
         why = (f"no record: the run is {run.manifest.get('status', 'unfinished')}; "
                f"`bench run --resume {run.dir.name}` measures it")
@@ -326,13 +354,13 @@ def cells_section(run: Run, sp: pd.DataFrame) -> str:
         s = spd.get(r["cell_id"])
         sp_cell = ("—", "") if s is None else (
             f"{s.speedup:.2f}× {MARK.get(s.verdict, '?')}", repr(float(s.speedup)))
-        status = "noisy" if flag(r.get("noisy")) and r["status"] == "ok" else r["status"]
+
         link = (f'<a href="#cell-{esc(r["cell_id"])}">{esc(r["model"])}</a>' if r["cell_id"] in run.samples
                 else esc(r["model"]))
         ci = ("—", "") if is_missing(r.get("latency_ms_ci_low")) else \
             (f"{num(r['latency_ms_ci_low'])}–{num(r['latency_ms_ci_high'])}", repr(float(r["latency_ms_ci_low"])))
         rows.append([(link, str(r["model"])), T(r["optimization"]), T(str(r["target"]) + (" (emulated)" if flag(r.get("emulated")) else "")),
-                     T(r["workload"]), (_badge(status), status), N(r.get("latency_ms_p50")), ci, N(r.get("latency_ms_p99")), sp_cell,
+                     T(r["workload"]), status_badges(r), N(r.get("latency_ms_p50")), ci, N(r.get("latency_ms_p99")), sp_cell,
                      N(r.get("macs"), "{:.3f}", 1e-9), N(r.get("weight_bytes"), "{:.1f}", 1e-6),
                      N(r.get("peak_rss_infer_bytes"), "{:.0f}", 1e-6), N(r.get("energy_j_per_inference"), "{:.3g}"),
                      N(r.get("cosine_sim"), "{:.5f}"), N(r.get("max_abs_err"), "{:.2e}"), accuracy_cell(r),
@@ -380,14 +408,20 @@ def detail_section(run: Run) -> str:
         if x is None:
             continue
         pct = np.percentile(x, [0, 10, 25, 50, 75, 90, 99, 100])
-        stats = [["samples", str(x.size)], ["min", num(pct[0], "{:.4g} ms")], ["p10", num(pct[1], "{:.4g} ms")],
-                 ["p25", num(pct[2], "{:.4g} ms")], ["p50 (median)", num(pct[3], "{:.4g} ms")],
-                 ["95% CI of median", f"{num(r.get('latency_ms_ci_low'), '{:.4g}')} – {num(r.get('latency_ms_ci_high'), '{:.4g}')} ms"],
-                 ["p75", num(pct[4], "{:.4g} ms")],
-                 ["p90", num(pct[5], "{:.4g} ms") if x.size >= 10 else "— (under 10 samples)"],
-                 ["p99", num(pct[6], "{:.4g} ms") if x.size >= 100 else "— (under 100 samples)"],
-                 ["max", num(pct[7], "{:.4g} ms")], ["mean ± std", f"{x.mean():.4g} ± {x.std(ddof=1) if x.size > 1 else 0:.3g} ms"],
+
+        def q(i: int, need: int, pct=pct, n=x.size) -> str:  # a percentile the samples support, or why not
+            return num(pct[i], "{:.4g} ms") if n >= need else f"— (under {need} samples)"
+
+        stats = [["samples", str(x.size)], ["min", num(pct[0], "{:.4g} ms")], ["p10", q(1, 10)], ["p25", q(2, 4)],
+                 ["p50 (median)", num(pct[3], "{:.4g} ms")],
+                 ["95% CI of median", f"{num(r.get('latency_ms_ci_low'), '{:.4g}')} – {num(r.get('latency_ms_ci_high'), '{:.4g}')} ms"
+                  if x.size >= 2 else "— (one sample)"],
+                 ["p75", q(4, 4)], ["p90", q(5, 10)], ["p99", q(6, 100)], ["max", num(pct[7], "{:.4g} ms")],
+                 ["mean ± std", f"{x.mean():.4g} ± {x.std(ddof=1):.3g} ms" if x.size > 1 else "— (one sample)"],
                  ["CV", f"{x.std(ddof=1) / x.mean():.1%}" if x.size > 1 and x.mean() > 0 else "—"],
+                 ["contention", "; ".join(why for _, why in trust_flags(r) if _ == "contended") or
+                  (f"run-queue wait {float(r['runq_wait_share']):.1%} of the window"
+                   if not is_missing(r.get("runq_wait_share")) else "not measured")],
                  ["precision target met", esc(r.get("timing_target_met"))],
                  ["timing mode", esc(r.get("timing_mode")) or "per-call"]]
         if accuracy_text(r):
@@ -398,7 +432,10 @@ def detail_section(run: Run) -> str:
         elif not is_missing(r.get("accuracy_note")):
             stats.append(["accuracy", esc(r.get("accuracy_note"))])
         svg = plots.latency_histogram(x, float(np.median(x)), (r.get("latency_ms_ci_low"), r.get("latency_ms_ci_high")))
-        noisy = " " + _badge("noisy") if flag(r.get("noisy")) else ""
+        trace = r.get("latency_sample_t_s")
+        if isinstance(trace, (list, tuple, np.ndarray)) and len(trace) == x.size:
+            svg += plots.latency_trace(trace, x, float(np.median(x)))
+        noisy = "".join(" " + _badge(f) for f, _ in trust_flags(r))
         items.append(f'<details class="cell" id="cell-{esc(r["cell_id"])}"><summary>{esc(r["model"])} · '
                      f'{esc(r["optimization"])} · {esc(r["target"])} · {esc(r["workload"])} — '
                      f'p50 {num(r.get("latency_ms_p50"))} ms{noisy}</summary><div class="cols">'
@@ -410,13 +447,28 @@ def detail_section(run: Run) -> str:
             "and percentiles taken from the samples themselves.</p>" + "".join(items) + "</section>")
 
 
+def banner(run: Run) -> str:
+    """Said first and loudly: numbers taken on a machine that was not the run's alone."""
+    c = run.manifest.get("contention") or {}
+    contended = [r["cell_id"] for r in run.ok.to_dict("records") if flag(r.get("contended"))]
+    msgs = []
+    if c.get("machine_never_quiet"):
+        msgs.append("The machine never became quiet while contended or noisy cells were measured again: their "
+                    "numbers include other work on this machine.")
+    if contended:
+        msgs.append(f"{len(contended)} cell(s) stayed contended (other work competed for their CPUs while they were "
+                    f"timed; badges below): {esc(', '.join(contended[:6]))}{' ...' if len(contended) > 6 else ''}. "
+                    "Compare their latencies with care, and re-run them on a quiet machine.")
+    return f'<div class="banner" id="trust-banner">{"<br>".join(msgs)}</div>' if msgs else ""
+
+
 def headline_section(run: Run, sp: pd.DataFrame) -> str:
     """The first screen: per model and target, the fastest cell within tolerance of fp32."""
     from bench.report import headline
 
     tol = headline.tolerance(run.manifest)
     head = headline.table(run.ok, sp, tol)
-    out = [f'<section id="headline"><h2>Fastest within {tol:.0%} of fp32</h2><p class="note">Per model, target and '
+    out = [banner(run), f'<section id="headline"><h2>Fastest within {tol:.0%} of fp32</h2><p class="note">Per model, target and '
            f"workload: the cell with the lowest median latency whose quality stays within {tol:.0%} of the fp32 "
            "model's (the suite's <code>accuracy_tolerance</code>; 1% is MLPerf's 99% rule). Quality is the task "
            "accuracy measured on the suite's evaluation data where the run has it, and otherwise the output's "
@@ -425,20 +477,32 @@ def headline_section(run: Run, sp: pd.DataFrame) -> str:
     if head.empty:
         return out[0] + "<p>No model has an fp32 cell and a cell within tolerance to compare.</p></section>"
 
+    by_id = {r["cell_id"]: r for r in run.ok.to_dict("records")}
+    base_of = {(r["model"], r["target"], r["workload"]): r for r in run.ok.to_dict("records")
+               if r["optimization"] == BASELINE}
+
+    def trust(r) -> tuple[str, str]:
+        """The cell's own flags, and its fp32 baseline's (a speedup is only as good as both)."""
+        mine = status_badges(by_id[r["cell_id"]])
+        base = base_of.get((r["model"], r["target"], r["workload"]))
+        if base is not None and base["cell_id"] != r["cell_id"] and trust_flags(base):
+            return mine[0] + " · fp32: " + status_badges(base)[0], mine[1] + " fp32-" + status_badges(base)[1]
+        return mine
+
     def rows(h):
-        return [[T(r["model"]), T(r["target"]), T(r["workload"]), T(r["optimization"]),
+        return [[T(r["model"]), T(r["target"]), T(r["workload"]), T(r["optimization"]), trust(r),
                  N(r["latency_ms_p50"], "{:.3g}"),
                  (f"{num(r['speedup'], '{:.2f}')}× [{num(r['speedup_ci_low'], '{:.2f}')}, "
                   f"{num(r['speedup_ci_high'], '{:.2f}')}] {MARK.get(r['verdict'], '')}",
                   "" if is_missing(r["speedup"]) else repr(float(r["speedup"]))),
                  N(r["quality"], "{:.4g}"), T(r["basis"]), T(r["accuracy_verdict"]), N(r["candidates"], "{:.0f}")]
                 for r in h.to_dict("records")]
-    headers = ["model", "target", "workload", "fastest within tolerance", "p50 ms", "speedup vs fp32 [95% CI]",
+    headers = ["model", "target", "workload", "fastest within tolerance", "trust", "p50 ms", "speedup vs fp32 [95% CI]",
                "quality", "basis", "accuracy vs fp32 (paired test)", "cells within tolerance"]
-    out.append(table(headers, rows(head), left=4, tid="headline-table"))
+    out.append(table(headers, rows(head), left=5, tid="headline-table"))
     best = headline.best_across_targets(head)
     if best["target"].nunique() > 1 or head["target"].nunique() > 1:
-        out.append("<h3>Best across targets</h3>" + table(headers, rows(best), left=4))
+        out.append("<h3>Best across targets</h3>" + table(headers, rows(best), left=5))
     return "".join(out) + "</section>"
 
 

@@ -329,6 +329,19 @@ def latency_histogram(samples, p50: float, ci: tuple[float, float]) -> str:
     return to_svg(fig)
 
 
+def latency_trace(t_s, samples, p50: float) -> str:
+    """Each sample at the time it was taken: a contention burst is a run of slow samples in time, a
+    two-humped distribution is two levels throughout; the histogram alone cannot tell them apart."""
+    t, x = np.asarray(t_s, dtype=float), np.asarray(samples, dtype=float)
+    fig, ax = plt.subplots(figsize=(5.2, 2.4))
+    ax.plot(t, x, ".", ms=3, color=OKABE_ITO[0])
+    ax.axhline(p50, color=OKABE_ITO[3], lw=1, label=f"median {p50:.3g} ms")
+    ax.set_xlabel("Time since the first sample (s)")
+    ax.set_ylabel("Latency (ms)")
+    ax.legend(fontsize=7, frameon=False)
+    return to_svg(fig)
+
+
 def forest_plot(rows) -> str:
     """Run-to-run latency ratios with their intervals, one line per matched cell (log x)."""
     if not rows:

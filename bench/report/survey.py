@@ -2,10 +2,12 @@
 
 The survey (Chitty-Venkata et al., 2023) plots published top-1 accuracy against parameters,
 FLOPs and model size. This module puts each published point beside the same architecture as this
-suite measured it: the accuracy stays the paper's (the zoo's weights are random, so accuracy is
-never measured here, and the figures say so), the cost becomes the counted one. It then draws the
-same accuracies against measured latency, memory and energy per target, where a model that wins
-on parameters can lose on time. Published speedups from the survey's NLP text are set against
+suite measured it: the accuracy stays the paper's (the zoo's weights are random, so its accuracy
+means nothing, and the figures say so), the cost becomes the counted one. It then draws the same
+accuracies against measured latency, memory and energy per target, where a model that wins on
+parameters can lose on time. A model brought with a row's trained weights (`published_as`, see
+docs/models.md) has a top-1 of its own, measured on the suite's evaluation data: it is drawn as a
+star beside the published point, never in its place. Published speedups from the survey's NLP text are set against
 this run's speedups on each target, naming both machines.
 
 `survey_section(df, manifest)` returns an HTML fragment for the run report; `bench survey RUN_DIR`
@@ -287,7 +289,7 @@ def _style(names: list[str]) -> dict[str, tuple[str, str]]:
 
 
 MEASURED_LABEL = "measured accuracy (this run)"
-MEASURED_YLABEL = "ImageNet top-1 (%): published; ★ measured on this run's data"
+MEASURED_YLABEL = "top-1 (%): published ImageNet; ★ measured here"
 
 
 def _star(ax, x: float, rec, color: str, text: str) -> None:
@@ -466,12 +468,14 @@ def _top1_columns(ok: pd.DataFrame, r) -> dict:
     e = evaluated(ok, r)
     if e.empty:
         return out
-    n = pd.to_numeric(e.get("accuracy_n", pd.Series(np.nan, index=e.index)), errors="coerce")
-    rec = e.assign(_n=n.fillna(-1), _t=e["target"].astype(str)).sort_values(["_n", "_t"], ascending=[False, True]).iloc[0]
+    n = pd.to_numeric(e.get("accuracy_n", pd.Series(np.nan, index=e.index)), errors="coerce").fillna(-1)
+    order = e.assign(_n=n, _t=e["target"].astype(str)).sort_values(["_n", "_t"], ascending=[False, True])
+    rec = order.iloc[0]
     y, lo, hi = top1(rec)
     pub = r["accuracy_value"]
     out.update(measured_top1=y, measured_top1_ci_low=np.nan if lo is None else lo,
-               measured_top1_ci_high=np.nan if hi is None else hi, measured_top1_n=rec["_n"] if rec["_n"] >= 0 else np.nan,
+               measured_top1_ci_high=np.nan if hi is None else hi,
+               measured_top1_n=rec["_n"] if rec["_n"] >= 0 else np.nan,
                measured_top1_cell=f"{rec['model']} · {rec['optimization']} on {rec['target']}",
                top1_ratio=y / pub if not is_missing(pub) and pub else np.nan)
     return out
@@ -598,16 +602,19 @@ def nlp_speedups(ok: pd.DataFrame, manifest: dict) -> pd.DataFrame:
 
 # --- assembly -------------------------------------------------------------------------------------
 
-INTRO = ("Accuracy in every figure is the published top-1 from the reference data (bench/reference/published.csv, "
-         "each point with its source); this suite builds the architectures with random weights and never measures "
-         "accuracy. What it measures of a variant's numerics is fidelity: the output's cosine against the fp32 "
-         "model on the same inputs (table below). Hollow markers are the papers' own cost figures, filled markers "
-         "the cost counted on the graph that ran. Pruned, token-pruned and quantized DeiTs are measured as the "
+INTRO = ("Accuracy in every figure is the published top-1 from the reference data "
+         "(bench/reference/published.csv, each point with its source); this suite builds the architectures "
+         "with random weights and never measures their accuracy. A model brought with a row's trained weights "
+         "(published_as) and evaluated on the suite's data is the exception: its measured top-1, with its 95% "
+         "interval, is a star beside the published point, and the table's measured top-1 column. What the "
+         "suite measures of a variant's numerics is fidelity: the output's cosine against the fp32 model on "
+         "the same inputs (table below). Hollow markers are the papers' own cost figures, filled markers the "
+         "cost counted on the graph that ran. Pruned, token-pruned and quantized DeiTs are measured as the "
          "chain their row names (structured pruning at the published parameter count, token keeping at the "
-         "paper's schedule, int8 or int4 at the published bit-widths): the paper's network shape, not its trained "
-         "weights. A row whose cell only stands in for it is marked proxy (half-filled marker). Points with no "
-         "chain (searched networks, 6-bit quantization) appear only as published points; the reported-vs-measured "
-         "table says why.")
+         "paper's schedule, int8 or int4 at the published bit-widths): the paper's network shape, not its "
+         "trained weights. A row whose cell only stands in for it is marked proxy (half-filled marker). "
+         "Points with no chain (searched networks, 6-bit quantization) appear only as published points; the "
+         "reported-vs-measured table says why.")
 
 
 def build(df: pd.DataFrame, manifest: dict, figures: tuple[str, ...] | None = None) -> dict:

@@ -92,7 +92,15 @@ def parse_model_entry(raw: Any) -> str | ModelDecl:
             return ModelDecl(**{kind: rest})
         return raw
     if isinstance(raw, dict):
-        return ModelDecl(**raw)
+        from pydantic import ValidationError
+
+        try:
+            return ModelDecl.model_validate(raw)
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(x) for x in err["loc"])
+            raise ValueError(f"model {raw.get('name', '')!r}: {where + ': ' if where else ''}"
+                             f"{err['msg'].removeprefix('Value error, ')}") from None
     raise ValueError(f"a model is a zoo name, `hf:PATH`-style shorthand or a mapping, got {raw!r}")
 
 
