@@ -151,3 +151,18 @@ def test_csv_export_has_one_row_per_record(bench, runs, tmp_path):
     assert {r["status"] for r in rows} == {"ok", "skipped"}
     res = bench("export", a, "--format", "csv", "-o", tmp_path / "nope" / "a.csv")
     assert res.returncode == 2 and "does not exist" in res.stderr
+
+
+def test_a_contended_run_is_never_gated_as_a_regression(bench, tmp_path):
+    """Same code, one run taken on a busy machine: the slow cell is flagged contended by its own
+    record, so the comparison shows it, marked, and the gate does not fail the job."""
+    models = ["bert-base", "tinybert-4"]
+    clean = write_run(tmp_path, "clean", make_records(seed=1, models=models))
+    hot = [{**r, "contended": True, "runq_wait_share": 0.45} if r["cell_id"] == SLOW else r
+           for r in make_records(seed=4, models=models, slow={SLOW: 3.0})]
+    busy = write_run(tmp_path, "busy", hot)
+    res = bench("compare", clean, busy, "--out", tmp_path / "cmp", "--fail-on-regression", "10")
+    assert res.returncode == 0, res.stdout
+    line = next(x for x in res.stdout.splitlines() if x.startswith(SLOW))
+    assert "B SLOWER" in line and "CONTENDED: not gated" in line
+    assert "contended" in (tmp_path / "cmp" / "index.html").read_text()

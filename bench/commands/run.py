@@ -113,8 +113,13 @@ class Run(Command):
                 status = rec["status"]
                 lat = rec.get("latency_ms_p50")
                 detail = f"{lat:.2f} ms p50" if lat is not None else (rec.get("error") or "")[:100]
-                progress.console.print(f"{status:>7}  {cell.cell_id}: {detail}", markup=False, highlight=False)
-                progress.advance(task)
+                flags = " ".join(f for f in ("contended", "noisy") if rec.get(f))
+                again = (f" (attempt {rec['attempt_kept'] + 1} of {len(rec['attempts'])} kept)"
+                         if rec.get("remeasured") else "")
+                progress.console.print(f"{status:>7}  {cell.cell_id}: {detail}{' ' + flags if flags else ''}{again}",
+                                       markup=False, highlight=False)
+                if not rec.get("remeasured"):  # a re-measured cell was counted on its first attempt
+                    progress.advance(task)
 
             records = run_cells(cells, store, run_id, on_record, executor=args.executor, address=args.address,
                                 keep_artifacts=args.keep_artifacts, fork_server=not args.no_fork_server)

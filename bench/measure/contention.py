@@ -25,8 +25,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Calibration (docs/metrics.md): idle, smoke cells waited 0.1-2% of their window; with one busy
-# process per core, 45-55%; with one busy process on a 2-core machine, 20-30%.
+# Calibration (benchmarks/contention_calibration.py on the 2-core VM, docs/metrics.md): a 2-thread
+# torch loop waited 0.3-0.9% of its window idle, 32-38% beside one busy process, 51% beside two and
+# 60% beside three. 10% sits an order of magnitude above idle and a third of the way to one burner.
 CONTENDED_WAIT_SHARE = 0.10
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
