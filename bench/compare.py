@@ -69,7 +69,14 @@ def compare_runs(run_a: Path, run_b: Path) -> Comparison:
         empty = run_a if a.df.empty else run_b
         raise UserError(f"Run {str(empty)!r} has no records to compare.")
     ra, rb = a.df.set_index("cell_id"), b.df.set_index("cell_id")
-    cmp = Comparison(a, b, only_a=sorted(set(ra.index) - set(rb.index)), only_b=sorted(set(rb.index) - set(ra.index)))
+    # A cell whose record file is unreadable on one side is not "only" on the other: say which.
+    bad_a, bad_b = ({f.removesuffix(".json") for f in r.bad_files} for r in (a, b))
+    cmp = Comparison(a, b, only_a=sorted(set(ra.index) - set(rb.index) - bad_b),
+                     only_b=sorted(set(rb.index) - set(ra.index) - bad_a))
+    for cid in sorted((set(ra.index) & bad_b) | (set(rb.index) & bad_a)):
+        cmp.not_comparable.append({"cell_id": cid, "status_a": "unreadable" if cid in bad_a else ra.loc[cid]["status"],
+                                   "status_b": "unreadable" if cid in bad_b else rb.loc[cid]["status"],
+                                   "why": "its record file is unreadable (bench summary names the reason)"})
     for cid in sorted(set(ra.index) & set(rb.index)):
         x, y = ra.loc[cid], rb.loc[cid]
         sa, sb = a.samples.get(cid), b.samples.get(cid)

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,6 +38,8 @@ RSS_POLL_S = 0.2
 CUDA_FORK_ERRORS = re.compile(r"re-initialize CUDA in forked subprocess|CUDA driver initialization failed|"
                               r"CUDA_ERROR_NOT_INITIALIZED|cudaErrorInitializationError", re.IGNORECASE)
 # What an allocation failure looks like in a child's error or stderr, from Python, C++, torch and CUDA.
+# What a write on a full disk says, from Python (errno 28) and from C libraries.
+DISK_FULL = re.compile(r"No space left on device|Errno 28|ENOSPC|disk full", re.IGNORECASE)
 OOM_PATTERNS = re.compile(r"MemoryError|std::bad_alloc|can(no|')t allocate memory|out of memory|OutOfMemoryError",
                           re.IGNORECASE)
 BENCH_ROOT = Path(__file__).resolve().parents[1]
@@ -118,8 +121,10 @@ def check_interrupted() -> None:
         raise KeyboardInterrupt
 
 
-def _wait(proc: subprocess.Popen, timeout: float, rss_limit: int | None) -> tuple[int | None, str | None]:
-    """Wait for the child: (exit code, None), or (None, "timeout" | "oom") after killing its group."""
+def _wait(proc: subprocess.Popen, timeout: float, rss_limit: int | None,
+          last_rss: list[int] | None = None) -> tuple[int | None, str | None]:
+    """Wait for the child: (exit code, None), or (None, "timeout" | "oom") after killing its group.
+    With a memory limit, `last_rss[0]` holds the group's resident memory at the last look."""
     deadline = time.monotonic() + timeout
     while True:
         check_interrupted()
@@ -130,9 +135,13 @@ def _wait(proc: subprocess.Popen, timeout: float, rss_limit: int | None) -> tupl
         try:
             return proc.wait(timeout=min(remaining, RSS_POLL_S if rss_limit else WAIT_SLICE_S)), None
         except subprocess.TimeoutExpired:
-            if rss_limit and group_rss_bytes(proc.pid) > rss_limit:
-                _kill_group(proc)
-                return None, "oom"
+            if rss_limit:
+                rss = group_rss_bytes(proc.pid)
+                if last_rss is not None:
+                    last_rss[0] = rss
+                if rss > rss_limit:
+                    _kill_group(proc)
+                    return None, "oom"
 
 
 def classify(code: int, child: dict, tail: str, killed_by_us: str | None) -> str | None:
@@ -141,13 +150,46 @@ def classify(code: int, child: dict, tail: str, killed_by_us: str | None) -> str
         return killed_by_us
     if code < 0:
         if code == -signal.SIGKILL:
-            return "oom"  # nothing here sends SIGKILL; the kernel's OOM killer does
+            return "killed"  # the OOM killer, or someone else: run_cell_process looks for evidence
         return "oom" if OOM_PATTERNS.search(tail) else "crash"
     if child.get("status") == "ok":
         return None
+    if DISK_FULL.search(child.get("error") or "") or DISK_FULL.search(tail):
+        return "disk-full"
     if OOM_PATTERNS.search(child.get("error") or "") or OOM_PATTERNS.search(tail):
         return "oom"
     return "exception"
+
+
+def kernel_oom_killed(pid: int) -> bool | None:
+    """Whether the kernel log says the OOM killer took `pid` (None where the log is unreadable)."""
+    try:
+        fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    found = False
+    try:
+        while True:
+            try:
+                line = os.read(fd, 8192).decode(errors="replace")
+            except BlockingIOError:
+                break
+            except OSError:  # EPIPE when a record was overwritten: keep reading
+                continue
+            if not line:
+                break
+            if re.search(rf"Killed process {pid}\b|oom-kill:.*\bpid={pid}\b", line):
+                found = True
+    finally:
+        os.close(fd)
+    return found
+
+
+def disk_is_full(path: Path, floor: int = 1 << 20) -> bool:
+    try:
+        return shutil.disk_usage(path).free < floor
+    except OSError:
+        return False
 
 
 def child_env(threads: int, scratch: Path) -> dict:
@@ -212,7 +254,8 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
     t0 = time.perf_counter()
     proc, started = _start(argv, env, err_path, server)
     try:
-        code, killed = _wait(proc, cell.measure.timeout_s, limit_mb * 2**20 if limit_mb else None)
+        last_rss = [0]
+        code, killed = _wait(proc, cell.measure.timeout_s, limit_mb * 2**20 if limit_mb else None, last_rss)
     except BaseException:  # Ctrl-C or SIGTERM: the cell in flight dies with the run
         _kill_group(proc)
         if not keep_artifacts:
@@ -232,7 +275,14 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
     if not keep_artifacts:
         shutil.rmtree(work, ignore_errors=True)
     failure = classify(code if code is not None else 0, child, tail, killed)
+    if failure not in (None, "timeout", "oom") and disk_is_full(store.dir):  # it could not write: say why
+        failure = "disk-full"
     common = {"stderr_tail": tail, "cell_wall_s": wall, "failure": failure, **seen}
+    if failure == "disk-full":
+        return checked({**record, "status": "failed", **common,
+                        "error": "the disk is full: the cell could not write its files"
+                                 + (f" ({child.get('error')})" if child.get("error") else "")
+                                 + "; free some space, then `bench run --resume` measures it again"})
     if killed == "timeout":
         return checked({**record, "status": "timeout",
                         "error": f"exceeded the cell timeout of {cell.measure.timeout_s:g} s", **common})
@@ -243,10 +293,19 @@ def run_cell_process(cell: Cell, store: RunStore, run_id: str, keep_artifacts: b
         why = f"crashed: killed by {_signal_name(code)}"
         if code == -signal.SIGKILL:
             after = cgroup_oom_kills()
-            confirmed = None not in (oom_kills_before, after) and after > oom_kills_before
-            why = ("out of memory: killed by the kernel's OOM killer (SIGKILL; the cgroup's oom_kill count rose)"
-                   if confirmed else "out of memory (probably): killed by SIGKILL, which nothing in the "
-                   "harness sends and the kernel's OOM killer does")
+            evidence = []
+            if None not in (oom_kills_before, after) and after > oom_kills_before:
+                evidence.append("the cgroup's oom_kill count rose")
+            if kernel_oom_killed(proc.pid):
+                evidence.append("the kernel log names it")
+            if limit_mb and last_rss[0] > 0.9 * limit_mb * 2**20:
+                evidence.append(f"its resident memory was {last_rss[0] / 2**20:.0f} MB of its {limit_mb} MB limit")
+            if evidence:
+                failure = common["failure"] = "oom"
+                why = f"out of memory: killed by the kernel's OOM killer (SIGKILL; {'; '.join(evidence)})"
+            else:
+                why = ("killed by SIGKILL from outside the harness (not the OOM killer: the cgroup's oom_kill "
+                       "count did not rise and the kernel log does not name it)")
         elif failure == "oom":
             why = f"out of memory: killed by {_signal_name(code)}"
         return checked({**record, "status": "failed", "error": why, **common})
@@ -299,6 +358,22 @@ def _stop_on_sigterm() -> Callable[[], None]:
     return restore
 
 
+@contextmanager
+def interruptible(store: RunStore, n_cells: int):
+    """Work before the cells (the peak measurement) stops like the cells do: SIGINT or SIGTERM marks
+    the manifest interrupted, prints the resume command and exits 130, never with no word."""
+    restore = _stop_on_sigterm()
+    try:
+        yield
+    except KeyboardInterrupt:
+        mark_interrupted(store)
+        print(f"Interrupted while measuring the machine's peaks, before the cells ({n_cells} planned). "
+              f"Resume with: bench run --resume {store.dir}", file=sys.stderr)
+        raise
+    finally:
+        restore()
+
+
 def mark_interrupted(store: RunStore) -> None:
     try:
         manifest = store.manifest()
@@ -348,6 +423,11 @@ def run_cells(cells: list[Cell], store: RunStore, run_id: str,
                 for cell in todo:
                     check_interrupted()
                     rec = run_cell_process(cell, store, run_id, keep_artifacts=keep_artifacts, server=server)
+                    if server is not None and server.lost_cell:  # the server died under the cell, not the cell
+                        server.lost_cell = False
+                        print(f"warning: the fork server died while {cell.cell_id} ran; running it again as a "
+                              "new process", file=sys.stderr)
+                        rec = run_cell_process(cell, store, run_id, keep_artifacts=keep_artifacts, server=None)
                     if forked_cuda_failure(rec):  # the server's guard missed a CUDA init: spawn from now on
                         server.disable(f"a forked cell could not use CUDA ({rec.get('error')})")
                         print(f"warning: {server.failure}; running it again as a new process", file=sys.stderr)

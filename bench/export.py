@@ -107,6 +107,14 @@ def export(run_dir: Path, fmt: str, out: Path) -> int:
     from bench.report.data import load_run, records_csv
 
     run = load_run(Path(run_dir))
+    if run.bad_files:  # said, not silently dropped: the export holds fewer cells than the run
+        import sys
+
+        from bench.store import skipped_record_files
+
+        why = skipped_record_files(Path(run_dir))
+        print(f"warning: {len(why)} record file(s) skipped, not exported: "
+              + "; ".join(f"{k} ({v})" for k, v in why.items()), file=sys.stderr)
     out = Path(out)
     if out.parent and not out.parent.exists():
         raise UserError(f"The folder of the output file {str(out)!r} does not exist.")

@@ -179,8 +179,11 @@ class ForkedCell:
         try:
             msg = self.server.lines.read(timeout)
         except ServerDied:
+            # The server died, and the cell with it (PR_SET_PDEATHSIG): not the cell's fault. The
+            # runner sees `lost_cell` and runs the cell again as a new process.
+            self.server.lost_cell = True
             self.server.close()
-            self.returncode = 1  # the cell's log says nothing more; the record says no record was written
+            self.returncode = 1
             return self.returncode
         if msg is None:
             raise subprocess.TimeoutExpired("bench.cell", timeout)
@@ -201,6 +204,7 @@ class ForkServer:
         # `ps` shows which run a forked cell belongs to, as it does for a spawned one.
         self.cmd = cmd or [sys.executable, "-m", "bench.forkserver", *([label] if label else [])]
         self.failure: str | None = None  # set when the server could not start: spawn cells instead
+        self.lost_cell = False  # set when the server died while a forked cell ran
         self.proc: subprocess.Popen | None = None
         self.lines: _Lines | None = None
         self.log_path: str | None = None

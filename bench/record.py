@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 Json = Any  # nested values kept as they are (environment dicts, per-layer statistics)
 
@@ -79,6 +79,20 @@ class Weights(Section):
     weights_published_as: str | None = None  # the published row (bench/reference) these weights are
 
 
+def _finite_numbers(v):
+    """Samples are numbers a statistic can use: not strings, not booleans, not NaN or infinity."""
+    import math
+
+    if v is None:
+        return v
+    if not isinstance(v, list):
+        raise ValueError("must be a list of numbers")
+    for x in v:
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or x < 0:
+            raise ValueError(f"holds {x!r}, not a finite number of zero or more")
+    return v
+
+
 class Timing(Section):
     latency_ms_p50: float | None = None
     latency_ms_mean: float | None = None
@@ -93,6 +107,11 @@ class Timing(Section):
     timing_target_met: bool | None = None
     latency_samples_ms: list[float] | None = None
     latency_sample_t_s: list[float] | None = None  # when each sample started, from the first (a trace)
+
+    @field_validator("latency_samples_ms", "latency_sample_t_s", mode="before")
+    @classmethod
+    def _samples(cls, v):
+        return _finite_numbers(v)
     timing_mode: str | None = None
     timing_block_size: int | None = None
     timing_clock: str | None = None
@@ -321,6 +340,28 @@ def identity(cell, run_id: str | None = None) -> Identity:
         image_size=cell.workload.image_size, workload=cell.workload.label, steps=[s.label for s in cell.resolved])
 
 
+STATUSES = ("ok", "failed", "timeout", "skipped")
+
+
+def read_record(rec: dict[str, Any]) -> dict[str, Any] | str:
+    """A record read back from disk, validated against the sections (its values in their declared
+    types), or why it cannot be used. Readers skip such a file and name it, so a hand-edited or
+    foreign record cannot crash a report, a comparison, an export or a resume."""
+    if rec.get("status") not in STATUSES:
+        return f"has status {str(rec.get('status'))[:40]!r}, not one of {', '.join(STATUSES)}"
+    try:
+        typed = CellRecord.from_flat(rec).flat()
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"][1:]) or "a field"
+        return f"has a wrong type at {where}: {err['msg'][:120]}"
+    except (RecursionError, ValueError, TypeError) as e:
+        return f"cannot be read as a record ({type(e).__name__})"
+    if rec["status"] == "ok" and typed.get("latency_ms_p50") is None and typed.get("ttft_ms") is None:
+        return "says ok but holds no latency"
+    return typed
+
+
 def base_record(cell, run_id: str | None) -> dict[str, Any]:
     return identity(cell, run_id).model_dump(exclude_unset=True)
 
@@ -330,8 +371,6 @@ def checked(flat: dict[str, Any]) -> dict[str, Any]:
 
     A record that does not validate is a bug in the harness, not in the cell; it is still stored
     (losing a measurement to a schema slip helps nobody), as a failure that names the problem."""
-    from pydantic import ValidationError
-
     try:
         return CellRecord.from_flat(flat).flat()
     except ValidationError as e:

@@ -12,12 +12,34 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
+import reprlib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 from bench.errors import UserError
 
 T = TypeVar("T")
+
+SHOWN = 200  # characters of a value an error message echoes, at most
+
+
+def clip(text: str, limit: int = SHOWN) -> str:
+    """`text` cut to `limit` characters, ending with an ellipsis when cut: error messages quote user
+    input, and an alias bomb stringifies to hundreds of megabytes (docs/reliability.md)."""
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, SHOWN, SHOWN
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 8
+
+
+def show(value: object, limit: int = SHOWN) -> str:
+    """A value as an error message quotes it: `repr` for what is short, an abridged repr cut to
+    `limit` for the rest, without building the full repr of a huge nested value first."""
+    if isinstance(value, str) and len(value) <= limit:
+        return repr(value)
+    return clip(_REPR.repr(value), limit)
 
 
 class Registry(Generic[T]):
@@ -44,9 +66,11 @@ class Registry(Generic[T]):
             raise UserError(self.unknown_message(name)) from None
 
     def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(str(name), self._items, n=1, cutoff=0.5)
+        # difflib is quadratic in the name's length: a name longer than any known one matches none.
+        text = str(name)
+        close = difflib.get_close_matches(text, self._items, n=1, cutoff=0.5) if len(text) <= 100 else []
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        return f"Unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._items))}."
+        return f"Unknown {self.kind} {show(name)}.{hint} Known: {', '.join(sorted(self._items))}."
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

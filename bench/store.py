@@ -13,6 +13,7 @@ must lie inside the results root, and a record's file name comes from a checked 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -54,6 +55,14 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
+def disk_error(e: OSError, what: str) -> Exception:
+    """A full disk (or another OS refusal) as one clear line for the CLI, not a traceback."""
+    if e.errno == errno.ENOSPC:
+        return UserError(f"{what}: the disk is full ({e.filename or 'no space left on device'}). Free some space "
+                         "and finish the run with `bench run --resume RUN_DIR`.")
+    return UserError(f"{what}: {e.strerror or e}.")
+
+
 def inside(root: Path, path: Path) -> Path:
     """`path` resolved (symlinks followed), if it lies strictly inside `root`; else a UserError."""
     r, p = Path(root).resolve(), Path(path).resolve()
@@ -89,14 +98,24 @@ class RunStore:
         given = Path(run)
         if len(given.parts) == 1 and not given.is_absolute() and (Path(root) / given).exists():
             given = Path(root) / given  # a run id
+        if given.is_symlink():
+            raise UserError(f"{str(run)!r} is a symbolic link; resume the run directory itself.")
         path = inside(root, given)
         check_run_id(path.name)
         if not (path / "manifest.json").is_file():
             raise UserError(f"{str(run)!r} is not a run directory: it has no manifest.json.")
         store = cls(path)
-        for d in (store.records_dir, store.cache_dir, store.scratch_dir):
-            d.mkdir(parents=True, exist_ok=True)
+        store._make_subdirs()
         return store
+
+    def _make_subdirs(self) -> None:
+        """records/, cache/, scratch/ as real directories inside the run: a symlink or a file in their
+        place (a hostile or damaged run directory) would send writes elsewhere, so it is refused."""
+        for d in (self.records_dir, self.cache_dir, self.scratch_dir):
+            if d.is_symlink() or (d.exists() and not d.is_dir()):
+                raise UserError(f"{str(d)!r} is not a directory of this run (a symbolic link or a file); "
+                                "this run directory cannot be written to.")
+            d.mkdir(parents=True, exist_ok=True)
 
     def lock(self) -> None:
         """One runner per run directory. The kernel drops the lock when the runner dies, even by kill -9."""
@@ -109,7 +128,10 @@ class RunStore:
         self._lock_fd = fd
 
     @classmethod
-    def create(cls, root: Path, run_id: str) -> RunStore:
+    def create(cls, root: Path, run_id: str, manifest: dict | None = None) -> RunStore:
+        """A new run directory, which appears with its manifest or not at all: it is filled under a
+        hidden temporary name and renamed into place, so a runner killed in between leaves nothing
+        that `--resume` cannot read or a new run cannot reuse."""
         check_run_id(run_id)
         root = Path(root)
         try:
@@ -120,18 +142,34 @@ class RunStore:
         except OSError as e:
             raise UserError(f"Results directory {str(root)!r} is not writable ({e.strerror or e}). "
                             "Choose another with --results-dir.") from None
-        store = cls(root / run_id)
-        if store.dir.exists() and any(store.dir.iterdir()):
-            raise UserError(f"Run directory {str(store.dir)!r} already exists; choose another --run-id.")
-        for d in (store.records_dir, store.cache_dir, store.scratch_dir):
-            d.mkdir(parents=True, exist_ok=True)
-        return store
+        final = root / run_id
+        if final.is_symlink() or (final.exists() and not final.is_dir()):
+            raise UserError(f"{str(final)!r} is a symbolic link or a file; choose another --run-id.")
+        if final.exists() and any(final.iterdir()):
+            raise UserError(f"Run directory {str(final)!r} already exists; choose another --run-id.")
+        tmp = cls(root / f".{run_id}.tmp{os.getpid()}")
+        shutil.rmtree(tmp.dir, ignore_errors=True)
+        try:
+            tmp._make_subdirs()
+            if manifest is not None:
+                tmp.write_manifest(manifest)
+            os.replace(tmp.dir, final)  # onto an absent or empty directory
+        except OSError as e:
+            shutil.rmtree(tmp.dir, ignore_errors=True)
+            raise disk_error(e, f"cannot create run directory {str(final)!r}") from None
+        except BaseException:
+            shutil.rmtree(tmp.dir, ignore_errors=True)
+            raise
+        return cls(final)
 
     # manifest -----------------------------------------------------------------
     def write_manifest(self, manifest: dict) -> None:
         from bench.manifest import validate
 
-        atomic_write_text(self.dir / "manifest.json", json.dumps(validate(manifest), indent=2, default=str))
+        try:
+            atomic_write_text(self.dir / "manifest.json", json.dumps(validate(manifest), indent=2, default=str))
+        except OSError as e:
+            raise disk_error(e, f"cannot write the manifest of {str(self.dir)!r}") from None
 
     def manifest(self) -> dict:
         return read_manifest(self.dir)
@@ -141,8 +179,14 @@ class RunStore:
         cell_id = str(record["cell_id"])
         if not CELL_ID.match(cell_id):
             raise ValueError(f"cell id {cell_id!r} is not a safe file name")
-        atomic_write_text(self.records_dir / f"{cell_id}.json", json.dumps(record, default=_jsonable))
-        self.write_parquet()
+        path = self.records_dir / f"{cell_id}.json"
+        if path.is_symlink():
+            raise UserError(f"{str(path)!r} is a symbolic link; this run directory cannot be written to.")
+        try:
+            atomic_write_text(path, json.dumps(record, default=_jsonable))
+            self.write_parquet()
+        except OSError as e:
+            raise disk_error(e, f"cannot write the record of {cell_id!r}") from None
 
     def write_parquet(self) -> None:
         df, _ = load_records(self.dir)
@@ -152,11 +196,12 @@ class RunStore:
             atomic_write(self.dir / "records.csv", lambda tmp: flat.to_csv(tmp, index=False))
 
     def finished_records(self) -> dict[str, dict]:
-        """Readable records by cell id; torn ones are left out, so their cells run again."""
+        """Readable records by cell id; torn ones, and cells that failed only because the disk was
+        full, are left out, so their cells run again."""
         out = {}
-        for p in sorted(self.records_dir.glob("*.json")):
+        for p in record_files(self.dir):
             rec = _read_record(p)
-            if isinstance(rec, dict):
+            if isinstance(rec, dict) and rec.get("failure") != "disk-full":
                 out[p.stem] = rec
         return out
 
@@ -217,19 +262,29 @@ def read_manifest(run_dir: Path) -> dict:
 
 def _read_record(p: Path) -> dict | str:
     """The record in `p`, or why it is not one."""
+    from bench.record import read_record
+
     try:
         rec = json.loads(p.read_text())
     except (OSError, UnicodeDecodeError) as e:
         return f"unreadable ({type(e).__name__})"
     except json.JSONDecodeError:
         return "not valid JSON (torn or corrupt)"
-    return record_problem(rec, p.stem) or rec
+    except RecursionError:
+        return "nested too deeply to read"
+    return record_problem(rec, p.stem) or read_record(rec)
+
+
+def record_files(run_dir: Path) -> list[Path]:
+    """The run's record files; a `records` that is not a directory (replaced by a file) holds none."""
+    d = Path(run_dir) / "records"
+    return sorted(p for p in d.glob("*.json") if p.is_file()) if d.is_dir() else []
 
 
 def skipped_record_files(run_dir: Path) -> dict[str, str]:
     """Record files that readers skip, with the reason for each."""
     out = {}
-    for p in sorted((Path(run_dir) / "records").glob("*.json")):
+    for p in record_files(run_dir):
         rec = _read_record(p)
         if isinstance(rec, str):
             out[p.name] = rec
@@ -242,14 +297,14 @@ def missing_cells(run_dir: Path) -> list[str]:
         planned = [c.get("cell_id") for c in read_manifest(run_dir).get("cells", []) if isinstance(c, dict)]
     except UserError:
         return []
-    have = {p.stem for p in (Path(run_dir) / "records").glob("*.json") if isinstance(_read_record(p), dict)}
+    have = {p.stem for p in record_files(run_dir) if isinstance(_read_record(p), dict)}
     return [c for c in planned if c and c not in have]
 
 
 def load_records(run_dir: Path) -> tuple[pd.DataFrame, list[str]]:
     """All records of a run, and the names of record files that were unreadable or torn (and skipped)."""
     rows, bad = [], []
-    for p in sorted((Path(run_dir) / "records").glob("*.json")):
+    for p in record_files(run_dir):
         rec = _read_record(p)
         if isinstance(rec, dict):
             rows.append(rec)

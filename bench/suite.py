@@ -9,6 +9,7 @@ skipped cells with their reason, so the report can say what was not measured and
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -26,16 +27,23 @@ from pydantic import (
     model_validator,
 )
 
-from bench.chains import Step, chain_label, parse_chain, parse_step  # noqa: F401  (re-exported)
+from bench.chains import Step, chain_label, load_yaml, parse_chain, parse_step  # noqa: F401  (re-exported)
 from bench.errors import UserError
 from bench.measure.contention import CONTENDED_WAIT_SHARE
 from bench.measure.noise import DEFAULT_CV_THRESHOLD
 from bench.modality import MODALITIES
 from bench.optimize import OPTIMIZATIONS
 from bench.optimize.base import CONVERSIONS
+from bench.registry import clip, show
 from bench.runtime import RUNTIMES
 from bench.zoo import MODELS, Workload
 from bench.zoo.user import ModelDecl, declare, default_name, ensure_registered, parse_model_entry
+
+# A target's or a declared model's name goes into the cell id, and the cell id into file and directory
+# names (results/<run>/scratch/<cell_id>/, records/<cell_id>.json), which Linux caps at 255 bytes.
+NAME_MAX = 64
+CELL_ID_MAX = 200  # a longer id keeps its first characters and ends with a hash of the whole id
+MESSAGE_MAX = 2000  # a suite error, all of it: the values it quotes are cut to a few hundred characters
 
 
 class Target(BaseModel):
@@ -84,6 +92,17 @@ class Workloads(BaseModel):
             raise ValueError("sizes must be positive integers")
         return v
 
+    @field_validator("batch_sizes", "seq_lens", "image_sizes", "prompt_lens", "new_tokens", "real_lengths")
+    @classmethod
+    def _once(cls, v):
+        # A value listed twice is the same cell twice; the planner used to drop the second silently.
+        seen: set = set()
+        for x in v or []:
+            if x in seen:
+                raise ValueError(f"{show(list(x) if isinstance(x, tuple) else x)} is listed twice")
+            seen.add(x)
+        return v
+
     @field_validator("new_tokens")
     @classmethod
     def _two_tokens(cls, v):
@@ -93,7 +112,8 @@ class Workloads(BaseModel):
 
 
 class Measure(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No infinite or NaN times: `timeout_s: .inf` planned, then no cell could ever time out.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     warmup_iters: int = Field(default=3, ge=0)
     warmup_s: float = Field(default=0.2, ge=0)
     min_time_s: float = Field(default=1.0, ge=0)
@@ -111,6 +131,21 @@ class Measure(BaseModel):
     contention_threshold: float = Field(default=CONTENDED_WAIT_SHARE, gt=0, le=1)
     retries: int = Field(default=2, ge=0, le=10)
     quiet_wait_s: float = Field(default=60.0, ge=0, le=3600)
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_bits(cls, v):
+        # torch.manual_seed takes -2**63 .. 2**64 - 1; past it every cell failed with an OverflowError.
+        if not -2**63 <= v < 2**64:
+            raise ValueError(f"a seed must fit in 64 bits (-2**63 to 2**64 - 1), got {show(v)}")
+        return v
+
+    @model_validator(mode="after")
+    def _time_window(self):
+        if self.min_time_s > self.max_time_s:
+            raise ValueError(f"min_time_s {self.min_time_s:g} is above max_time_s {self.max_time_s:g}: sampling "
+                             "stops at max_time_s, so the minimum could never be met")
+        return self
 
 
 class ExcludeRule(BaseModel):
@@ -132,7 +167,7 @@ class ExcludeRule(BaseModel):
 
 
 class Suite(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str
     description: str = ""
     # Zoo names, or models the suite brings (bench.zoo.user): declared and registered as the suite
@@ -164,9 +199,17 @@ class Suite(BaseModel):
     def _names_exist(self, info: ValidationInfo):
         base = (info.context or {}).get("base")
         names = [m.name or default_name(m) if isinstance(m, ModelDecl) else m for m in self.models]
+        for m, n in zip(self.models, names):
+            if isinstance(m, ModelDecl) and len(n) > NAME_MAX:
+                raise ValueError(f"model name {show(n, 80)} is {len(n)} characters long; a name becomes part of "
+                                 f"file names, so keep it to {NAME_MAX} (give the model a shorter `name:`)")
+        for i, t in enumerate(self.targets):
+            if t.name is not None and len(t.name) > NAME_MAX:
+                raise ValueError(f"target {i + 1}'s name {show(t.name, 80)} is {len(t.name)} characters long; "
+                                 f"a name becomes part of file names, so keep it to {NAME_MAX}")
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
-            raise ValueError(f"model {twice[0]!r} is listed twice; give each declared model its own `name:`")
+            raise ValueError(f"model {show(twice[0])} is listed twice; give each declared model its own `name:`")
         self.models = [declare(m, base).name if isinstance(m, ModelDecl) else m for m in self.models]
         for m in self.models:
             if m not in MODELS:
@@ -182,7 +225,7 @@ class Suite(BaseModel):
                 try:
                     spec.parse_params(step.params)
                 except ValidationError as e:
-                    raise ValueError(f"bad parameters for {step.name!r}: {_first_error(e)}") from None
+                    raise ValueError(f"bad parameters for {show(step.name)}: {_first_error(e)}") from None
         for i, t in enumerate(self.targets):
             if t.runtime not in RUNTIMES:
                 raise ValueError(RUNTIMES.unknown_message(t.runtime))
@@ -217,7 +260,7 @@ def _configure(runtime, target: Target) -> Target:
     try:
         opts = runtime.parse_options(target.options)
     except ValidationError as e:
-        raise ValueError(f"bad options for target {target.label!r}: {_first_error(e)}") from None
+        raise ValueError(f"bad options for target {show(target.label)}: {_first_error(e)}") from None
     updates = runtime.configure(target, opts) if runtime.configure else {}
     return target.model_copy(update=updates) if updates else target
 
@@ -243,7 +286,11 @@ class Cell:
     @property
     def cell_id(self) -> str:
         raw = f"{self.model}.{self.optimization}.{self.target.label}.{self.workload.label}"
-        return re.sub(r"[^A-Za-z0-9_.=\-]+", "_", raw.replace(" -> ", "+"))
+        ident = re.sub(r"[^A-Za-z0-9_.=\-]+", "_", raw.replace(" -> ", "+"))
+        if len(ident) <= CELL_ID_MAX:
+            return ident
+        # A file name: a readable start, and a hash of the whole id so two long ids never meet.
+        return f"{ident[:CELL_ID_MAX - 17]}-{hashlib.sha256(raw.encode()).hexdigest()[:16]}"
 
     def to_json(self) -> dict:
         return {
@@ -281,9 +328,9 @@ class Plan:
 
 
 def _first_error(e: ValidationError) -> str:
-    err = e.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"])
-    msg = err["msg"].removeprefix("Value error, ")
+    err = e.errors(include_input=False, include_url=False)[0]
+    loc = ".".join(clip(str(x), 60) for x in err["loc"])  # a mapping key is user text too
+    msg = clip(err["msg"].removeprefix("Value error, "), MESSAGE_MAX // 2)
     return f"{loc}: {msg}" if loc else msg
 
 
@@ -303,14 +350,16 @@ def load_suite(path: str | Path) -> Suite:
 def parse_suite(text: str, source: str = "<suite>", base: Path | None = None) -> Suite:
     """`base`: the directory relative paths in the suite (user models, evaluation data) start from."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)  # safe loading; bounded once aliases are followed; no key twice
     except RecursionError:
         raise UserError(f"{source}: the YAML is nested too deeply to read.") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        problem = clip(getattr(e, "problem", None) or str(e).splitlines()[0])
         raise UserError(f"{source}: YAML syntax error{where}: {problem}.") from None
+    except UserError as e:
+        raise UserError(f"{source}: {e}.") from None
     if data is None:
         raise UserError(f"{source}: the suite file is empty. A suite needs at least name, models, "
                         "optimizations and targets.")
@@ -321,7 +370,7 @@ def parse_suite(text: str, source: str = "<suite>", base: Path | None = None) ->
     except ValidationError as e:
         raise UserError(f"{source}: invalid suite: {_first_error(e)}.") from None
     except UserError as e:
-        raise UserError(f"{source}: {e}") from None
+        raise UserError(f"{source}: {clip(str(e), MESSAGE_MAX)}") from None
 
 
 def _unsupported(opt, model) -> str:
@@ -343,6 +392,29 @@ def _convert(kind: str, wanted: str, blocker: str | None, model) -> tuple[Step |
     return Step(name=name), ""
 
 
+def _shape_problem(model, w: Workload) -> str:
+    """Why the model cannot take the workload's shape, from what its spec's config says ("" when it
+    can, or when the config does not say): a cell that would fail in its first call, known here."""
+    cfg = model.config or {}
+    if w.seq_len is not None and model.modality == "decoder":
+        limit, need = cfg.get("max_positions"), w.seq_len + (w.new_tokens or 1) - 1  # bench.measure.decode
+        if limit and need > limit:
+            return f"{model.name} has {limit} positions; prompt {w.seq_len} + {w.new_tokens} new tokens needs {need}"
+    elif w.seq_len is not None:
+        limit = cfg.get("max_position_embeddings") or cfg.get("max_positions")
+        if limit and w.seq_len > limit:
+            return f"{model.name} has {limit} positions; a sequence of {w.seq_len} tokens does not fit"
+    if w.image_size is not None:
+        side, native, patch = w.image_size, model.default_size, cfg.get("patch")
+        if cfg.get("fixed_size") and side != native:
+            why = (f"a fixed position table of {native // patch}x{native // patch} patches of {patch} pixels" if patch
+                   else "its layers are sized for that resolution")
+            return f"{model.name} takes {native}x{native} images only ({why}), not {side}x{side}"
+        if patch and side % patch:
+            return f"{model.name} cuts images into {patch}-pixel patches: {side} is not a multiple of {patch}"
+    return ""
+
+
 def check(cell: Cell, on_this_host: bool = True) -> tuple[tuple[Step, ...], str]:
     """Resolve the steps a cell runs (with implicit conversions), or say why it cannot run.
 
@@ -352,6 +424,8 @@ def check(cell: Cell, on_this_host: bool = True) -> tuple[tuple[Step, ...], str]
     runtime = RUNTIMES.get(cell.target.runtime)
     if cell.target.device not in runtime.devices:
         return (), f"runtime {runtime.name} does not run on {cell.target.device}"
+    if why := _shape_problem(model, cell.workload):
+        return (), why
     # blocker: the latest step whose torch model cannot be exported, however many steps follow it.
     kind, last, blocker, resolved = model.artifact_kind, None, None, []
     for step in cell.steps:
@@ -392,21 +466,67 @@ def check(cell: Cell, on_this_host: bool = True) -> tuple[tuple[Step, ...], str]
     return tuple(resolved), ""
 
 
+def distinct_targets(targets: list[Target]) -> list[Target]:
+    """Targets that share a label, told apart by what differs between them (threads, accelerator type).
+
+    The label is part of the cell id, so two targets differing only in `threads` made one cell and
+    the second vanished. Only targets that would collide are renamed (through `name`, which the cell
+    JSON keeps): every other label, and so every existing cell id, stays as it was."""
+    groups: dict[str, list[Target]] = {}
+    for t in targets:
+        groups.setdefault(t.label, []).append(t)
+    out = []
+    for t in targets:
+        group = groups[t.label]
+        parts = []
+        if len(group) > 1 and not t.name:
+            if len({g.threads for g in group}) > 1:
+                parts.append(f"t{t.threads}")
+            if len({g.accelerator_type for g in group}) > 1 and t.accelerator_type:
+                parts.append(t.accelerator_type.lower())
+        out.append(t.model_copy(update={"name": "-".join([t.label, *parts])}) if parts else t)
+    return out
+
+
+def _same_cell(suite: Suite, targets: list[Target], cell_id: str, a: tuple, b: tuple) -> UserError:
+    """Two entries of the suite that make one cell, named by where they are (counting from 1)."""
+    what = []
+    if a[0] != b[0]:
+        what.append(f"models {show(suite.models[a[0]])} and {show(suite.models[b[0]])}")
+    if a[1] != b[1]:
+        what.append(f"entries {a[1] + 1} and {b[1] + 1} of optimizations "
+                    f"({show(chain_label(suite.optimizations[a[1]]))} and {show(chain_label(suite.optimizations[b[1]]))})")
+    if a[2] != b[2]:
+        what.append(f"entries {a[2] + 1} and {b[2] + 1} of targets (labels {show(targets[a[2]].label)} and "
+                    f"{show(targets[b[2]].label)}; a `name:` tells targets apart)")
+    if a[3] != b[3]:
+        what.append(f"workloads {a[3]} and {b[3]}")
+    return UserError(f"Suite {show(suite.name)}: {' and '.join(what)} make the same cell {show(cell_id)}; "
+                     "list each combination once.")
+
+
 def expand(suite: Suite) -> Plan:
     plan = Plan(suite)
     default_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    targets = [t if t.threads else t.model_copy(update={"threads": default_threads}) for t in suite.targets]
-    seen: set[str] = set()
-    for model_name in suite.models:
+    targets = distinct_targets([t if t.threads else t.model_copy(update={"threads": default_threads})
+                                for t in suite.targets])
+    origin: dict[str, tuple] = {}  # cell id -> (model, chain, target, workload) it came from
+    for mi, model_name in enumerate(suite.models):
         model = MODELS.get(model_name)
-        for workload in MODALITIES.get(model.modality).workloads(suite.workloads, model.default_size):
-            for steps in suite.optimizations:
-                for target in targets:
+        # A modality may map two settings to one shape (a real-length range clipped to the sequence
+        # length): that is one measurement, planned once.
+        workloads: dict[str, Workload] = {}
+        for w in MODALITIES.get(model.modality).workloads(suite.workloads, model.default_size):
+            workloads.setdefault(w.label, w)
+        for workload in workloads.values():
+            for ci, steps in enumerate(suite.optimizations):
+                for ti, target in enumerate(targets):
                     cell = Cell(model_name, steps, target, workload, suite.measure, evaluation=suite.evaluation,
                                 suite_dir=suite.suite_dir)
-                    if cell.cell_id in seen:
-                        continue
-                    seen.add(cell.cell_id)
+                    here = (mi, ci, ti, workload.label)
+                    there = origin.setdefault(cell.cell_id, here)
+                    if there != here:
+                        raise _same_cell(suite, targets, cell.cell_id, there, here)
                     if any(rule.matches(cell) for rule in suite.exclude):
                         plan.excluded.append(cell)
                         continue
@@ -414,8 +534,8 @@ def expand(suite: Suite) -> Plan:
                     cell.status = "skipped" if cell.reason else "planned"
                     plan.cells.append(cell)
     if not plan.cells:
-        raise UserError(f"Suite {suite.name!r} expands to no cells: every combination was excluded.")
+        raise UserError(f"Suite {show(suite.name)} expands to no cells: every combination was excluded.")
     if not plan.runnable:
-        raise UserError(f"Suite {suite.name!r} has no runnable cell; every combination was skipped "
+        raise UserError(f"Suite {show(suite.name)} has no runnable cell; every combination was skipped "
                         f"(first reason: {plan.skipped[0].reason}).")
     return plan

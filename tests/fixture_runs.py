@@ -34,7 +34,8 @@ def _samples(rng, p50, n, cv=0.03):
 
 def make_records(seed=0, n=120, slow: dict[str, float] | None = None, evil=False, extra_fields=True,
                  models: list[str] | None = None) -> list[dict]:
-    """Records for 3 models x 3 optimizations x 2 targets, one failure, one skip, one noisy cell.
+    """Records for 3 models x 3 optimizations x 2 targets, one failure, one skip, one noisy cell and
+    (with `extra_fields`) one contended cell: deit-s ort-dynamic-int8 on onnxruntime-cpu.
 
     `slow` maps a cell id to a factor its latency samples are multiplied by (an injected regression).
     `evil` adds a model and a note whose text is markup.
@@ -94,6 +95,10 @@ def make_records(seed=0, n=120, slow: dict[str, float] | None = None, evil=False
                                 "attainable_flops_per_s": attainable, "roofline_pct": 100 * achieved / attainable,
                                 "roofline_bound": "memory" if ai * 5e10 < 1e12 else "compute",
                                 "roofline_device": "measured"})
+                    # one cell whose threads waited for a CPU 40% of its timing window; the rest ran alone
+                    contended = model == "deit-s" and opt == "ort-dynamic-int8"
+                    rec.update({"contended": contended, "runq_wait_share": 0.4 if contended else 0.02,
+                                "latency_sample_t_s": list(np.round(np.cumsum([0.0, *samples[:-1]]) / 1e3, 6))})
                 records.append(rec)
     return records
 
@@ -115,3 +120,49 @@ def write_run(root: Path, run_id: str, records: list[dict], suite_name="fixture"
     for r in records:
         store.write_record({**r, "run_id": run_id})
     return store.dir
+
+
+def survey_records(seed=0) -> list[dict]:
+    """A survey-sized run (like suites/survey-cpu.yaml, ~100 cells): every zoo model a published row
+    names, at its published cost, on torch and ONNX Runtime; the DeiT variants in the chains their
+    rows name. Latency follows MACs with a per-model spread, so the survey panels crowd as a real
+    run's do."""
+    from bench import reference
+    from bench.report.survey import row_chains
+
+    rng = np.random.default_rng(seed)
+    cells: dict[tuple[str, str, str], dict] = {}
+    ref = reference.load()
+    dense = {r.zoo_model: r for r in ref.itertuples() if r.zoo_model and row_chains(r._asdict()) == ["fp32"]}
+    for r in ref.itertuples():
+        base = dense.get(r.zoo_model)
+        if base is None:
+            continue
+        for chain in row_chains(r._asdict()):
+            runtimes = (["onnxruntime"] if chain.startswith("ort-") else ["torch"] if chain.startswith(("torch-", "vit-token"))
+                        else ["torch", "onnxruntime"])
+            for runtime in runtimes:
+                cells.setdefault((r.zoo_model, chain, runtime), {"row": r, "base": base})
+    records = []
+    speed = {m: rng.lognormal(0.0, 0.5) for m in dense}  # architectures differ in how well they run
+    for (model, chain, runtime), c in sorted(cells.items()):
+        r, base = c["row"], c["base"]
+        params = (r.params_M if r.params_M == r.params_M else base.params_M) * 1e6
+        macs = (r.macs_G if r.macs_G == r.macs_G else base.macs_G) * 1e9
+        macs = macs if macs == macs else 1e9
+        bits = 8 if "int8" in chain else 4 if "bits=4" in chain else 32
+        p50 = 2.0 + 9.0 * macs / 1e9 * speed[model] * (0.8 if runtime == "onnxruntime" else 1.0) * (0.6 if bits < 32 else 1)
+        samples = _samples(rng, p50, 30)
+        target = f"{runtime}-cpu"
+        text = not (base.resolution == base.resolution)
+        wl = "b1-s128" if text else f"b1-i{int(base.resolution)}"
+        rec = {"run_id": "survey", "cell_id": cell_id(model, chain, target, wl), "model": model, "optimization": chain,
+               "runtime": runtime, "device": "cpu", "target": target, "threads": 2, "batch_size": 1,
+               "seq_len": 128 if text else None, "image_size": None if text else int(base.resolution),
+               "status": "ok", "error": None, "latency_samples_ms": samples, "params": int(params), "macs": int(macs),
+               "weight_bytes": int(params * bits / 8), "peak_rss_infer_bytes": int(3e8 + params * bits / 8 * 1.5),
+               "cosine_sim": 1.0 if chain == "fp32" else 0.99, "max_abs_err": 0.0 if chain == "fp32" else 1e-2,
+               "energy_j_per_inference": 15.0 * p50 / 1e3, "energy_source": "tdp-x-time", "cell_wall_s": 20.0}
+        rec.update(summarize(samples))
+        records.append(rec)
+    return records

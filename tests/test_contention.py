@@ -153,6 +153,12 @@ def test_burners_during_timing_flag_the_cell_and_the_clean_retry_is_kept(tmp_pat
         (rec,) = records(f"hot{attempt}")
         assert rec["remeasured"] is True and rec["attempts"][0]["contended"] is True, rec.get("attempts")
         assert rec["attempts"][0]["runq_wait_share"] > rec["contention_threshold"]
+        retry = rec["attempts"][1]
+        if not retry["machine_quiet_before"]:
+            # Other work (not ours) kept the machine busy past quiet_wait_s: the record must say so,
+            # and --strict must fail the run if the retry was contended too; the rest needs quiet.
+            assert retry["waited_s"] >= 59 and (proc.returncode == 3) == bool(rec["contended"]), err[-2000:]
+            pytest.skip("the machine never became quiet for the retry (load from outside this test)")
         assert rec["attempt_kept"] == 1 and rec["contended"] is False, rec["attempts"]
         assert proc.returncode == 0, err[-2000:]  # --strict passes: nothing stayed contended
         clean = subprocess.run([*env_cmd, "--run-id", f"clean{attempt}"], cwd=ROOT, capture_output=True, text=True,

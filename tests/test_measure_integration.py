@@ -25,7 +25,7 @@ def _cell(write_suite):
 def test_run_peaks_go_to_the_manifest_and_the_cache(write_suite, tmp_path, monkeypatch):
     from bench.measure import cell_metrics
 
-    monkeypatch.setattr(cell_metrics, "run_peaks_subprocess", lambda device: {**PEAKS, "device": device})
+    monkeypatch.setattr(cell_metrics, "run_peaks_subprocess", lambda device, work: {**PEAKS, "device": device})
     out = cell_metrics.measure_run_peaks([_cell(write_suite)], tmp_path)
     assert out["machine_peaks"]["matmul_flops_per_s"] == PEAKS["matmul_flops_per_s"]
     assert set(out["machine_peaks_by_device"]) == {"cpu"}
@@ -62,9 +62,10 @@ def test_cell_record_has_noise_energy_roofline_and_state(write_suite, tmp_path):
     assert r["activation_bytes_estimate"] > 0
 
 
-def test_peaks_subprocess_measures_this_machine():
+def test_peaks_subprocess_measures_this_machine(tmp_path):
     from bench.measure import cell_metrics
 
-    p = cell_metrics.run_peaks_subprocess("cpu")
+    p = cell_metrics.run_peaks_subprocess("cpu", tmp_path)
+    assert list(tmp_path.iterdir()) == []  # its output and stderr files are removed
     assert p["device"] == "cpu" and p["matmul_flops_per_s"]["fp32"] > 1e8 and p["mem_bandwidth_Bps"] > 1e8
     assert p["measure_s"] > 0

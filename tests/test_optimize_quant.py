@@ -12,7 +12,7 @@ from bench.optimize import OPTIMIZATIONS
 from bench.optimize.ort_graph import op_counts
 from bench.optimize.quant_static import calibration_inputs
 from bench.suite import expand, parse_suite
-from tests.optimize_helpers import apply_chain, fidelity, make_ctx, reference, run
+from tests.optimize_helpers import apply_chain, built, fidelity, make_ctx, reference, run
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,29 @@ def test_transformer_fusion_is_exact_and_fuses(bert):
     art = apply_chain(ctx, [("onnx-export", {}), ("ort-fusion", {})])
     assert "SkipLayerNormalization=8" in art.record["fused_ops"]  # 2 per layer x 4 layers
     assert fidelity(art, ctx, ref)["max_abs_err"] < 1e-4
+
+
+def test_torch_dynamic_int8_runs_a_batch_of_two(tmp_path):
+    """transformers' BERT expands one row of token_type_ids over the batch (stride 0), and torch's int8
+    embedding kernel refused it: "Expect weight, indices, and offsets to be contiguous" at any batch
+    above 1. The cell as the planner makes it, applied and run at batch 2."""
+    from bench.optimize import Context
+    from bench.zoo import MODELS
+
+    (cell,) = expand(parse_suite("name: b2\nmodels: [tinybert-4]\noptimizations: [torch-dynamic-int8]\n"
+                                 "targets: [{runtime: torch, threads: 1}]\n"
+                                 "workloads: {batch_sizes: [2], seq_lens: [16]}\n")).runnable
+    spec, w = MODELS.get(cell.model), cell.workload
+    (tmp_path / "scratch").mkdir()
+    ctx = Context(spec, w, spec.inputs(w, 0), "cpu", tmp_path / "scratch", tmp_path / "cache", 0)
+    assert ctx.inputs["input_ids"].shape == (2, 16)
+    with torch.inference_mode():
+        ref = built(ctx)(**ctx.inputs).numpy()
+    art = apply_chain(ctx, [(s.name, s.params) for s in cell.resolved])
+    f = fidelity(art, ctx, ref)
+    assert f["cosine_sim"] > 0.999 and f["max_abs_err"] > 0  # int8: lossy, and bounded
+    # Fixed, not skipped: the embedding tables are still int8.
+    assert sum(isinstance(m, torch.ao.nn.quantized.Embedding) for m in art.module.modules()) == 3
 
 
 # --- precision ------------------------------------------------------------------------------------
@@ -237,7 +260,8 @@ targets: [{{runtime: {runtime}, device: {device}, threads: 1}}, {{runtime: torch
     ("tinybert-4", "torch-compile", "onnxruntime", "cpu", "torch-compile produces a torch model"),
     ("tinybert-4", "ort-fp16 -> torch-compile", "onnxruntime", "cuda", "nothing converts a onnx model into a torch"),
 ])
-def test_impossible_chains_are_rejected_at_plan_time(model, chain, runtime, device, reason):
+def test_impossible_chains_are_rejected_at_plan_time(model, chain, runtime, device, reason, monkeypatch):
+    monkeypatch.setattr("bench.runtime.specs.cuda_problem", lambda: "")  # plan as a machine with a GPU would
     plan = expand(parse_suite(SUITE.format(model=model, chain=chain, runtime=runtime, device=device)))
     cell = next(c for c in plan.cells if c.target.runtime == runtime and c.target.device == device
                 and c.optimization != "fp32")

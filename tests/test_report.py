@@ -53,10 +53,11 @@ def test_report_has_every_section_and_no_external_reference(evil_page):
     survey = evil_page[evil_page.index('id="survey"'):] if 'id="survey"' in evil_page else ""
     survey = survey[:survey.index("</section>")] if survey else ""
     # pareto per target and workload (2 x 2); per target: heatmap, roofline (no accuracy panel: no
-    # metric has two published models here); the MACs plot; 14 cell histograms; survey figures
-    assert evil_page.count("<svg") - survey.count("<svg") == 4 + 2 + 2 + 1 + 14
+    # metric has two published models here); the MACs plot; 14 cell histograms and their traces; survey figures
+    assert evil_page.count("<svg") - survey.count("<svg") == 4 + 2 + 2 + 1 + 14 + 14
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", evil_page)
     assert "injected failure" in evil_page and "CV" in evil_page  # failed cell and the noisy cell's reason
+    assert "Energy per inference (J, estimate: tdp-x-time)" in evil_page  # the Pareto axis names its source
 
 
 @pytest.mark.slow
@@ -70,12 +71,49 @@ def test_embedded_csv_holds_every_record(evil_page):
 
 
 @pytest.mark.slow
+def test_cells_table_shows_cv_contention_and_cell_time_and_offers_facets(evil_page):
+    import html
+
+    cells = evil_page[evil_page.index('<section id="cells">'):]
+    cells = cells[:cells.index("</section>")]
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", cells)
+    assert heads[-4:] == ["samples", "CV", "contention", "cell time s"] and heads[5] == "p50 ms"
+    assert 'class="sortable sticky"' in cells
+    rows = {}
+    for attr, body in re.findall(r'<tr data-facets="([^"]*)">(.*?)</tr>', cells):
+        f = json.loads(html.unescape(attr))
+        rows[(f["model"][0], f["optimization"][0], f["target"][0])] = (f, body)
+    assert len(rows) == 18
+    f, body = rows[("deit-s", "ort-dynamic-int8", "onnxruntime-cpu")]  # the fixture's contended cell
+    assert f["status"] == ["contended"] and 'badge ok' not in body
+    assert '<td class="" data-v="0.4">40% <span class="badge contended">contended</span></td>' in body
+    f, body = rows[("bert-base", "fp32", "torch-cpu")]
+    assert f["status"] == ["ok"] and body.endswith('<td class="" data-v="0.02">2%</td><td class="" data-v="5.0">5.0</td>')
+    assert re.search(r'<td class="" data-v="120.0">120</td><td class="" data-v="0.0\d+">\d\.\d%</td>', body)
+    assert rows[("deit-s", "torch-dynamic-int8", "onnxruntime-cpu")][0]["status"] == ["failed"]
+    status = re.search(r'<select class="facet" data-table="cells-table" data-facet="status">(.*?)</select>', cells).group(1)
+    assert re.findall(r'<option value="([^"]*)"', status) == ["", "contended", "failed", "ok", "skipped"]
+    for facet in ("model", "optimization", "target"):
+        assert f'data-facet="{facet}"' in cells
+
+
+def test_energy_axes_name_their_source():
+    from bench.report.plots import energy_label
+
+    assert energy_label(["nvml-counter"] * 3) == "energy per inference (J, measured: nvml-counter)"
+    assert energy_label(["tdp-x-time", None, "rapl"], "Energy per inference") == \
+        "Energy per inference (J, measured: rapl; estimate: tdp-x-time)"
+    assert energy_label([np.nan]) == "energy per inference (J, source not recorded)"
+
+
+@pytest.mark.slow
 def test_runs_without_the_optional_fields_still_render(tmp_path):
     """A run from before noise, energy and roofline fields landed: those parts drop out, nothing fails."""
     run_dir = write_run(tmp_path, "old", make_records(models=["tinybert-4"], extra_fields=False), extra_manifest=False)
     page = write_report(run_dir, tmp_path / "rep").read_text()
     assert 'id="roofline"' not in page and "noise not assessed" in page
     assert 'id="pareto"' in page and 'id="speedup"' in page and "Energy per inference" not in page
+    assert "badge contended" not in page and 'data-facet="status"' in page  # no contention recorded: a dash
 
 
 @pytest.mark.slow
@@ -114,11 +152,18 @@ def test_published_accuracy_is_labelled_as_published(tmp_path):
 @pytest.mark.slow
 def test_every_plotted_point_has_a_hover_title_with_a_unique_id(tmp_path):
     page = render(write_run(tmp_path, "t", make_records()))
-    ids = re.findall(r'<g id="(tip\d+)"><title>([^<]+)</title>', page)
-    assert len(ids) == len({i for i, _ in ids}) > 50
-    titles = [t for _, t in ids]
-    assert any(t.startswith("deit-s · ort-dynamic-int8: Median latency (ms)") for t in titles)
-    assert any(re.match(r"bert-base\.fp32\.torch-cpu\.b1-s128: [\d.]+ FLOP/B", t) for t in titles)  # roofline
+    groups = re.findall(r'<g id="(tip\d+)"([^>]*)>(?:<title>([^<]+)</title>)?', page)
+    assert len(groups) == len({i for i, _, _ in groups})
+    titled = [(attrs, t) for _, attrs, t in groups if t]
+    assert len(titled) > 50
+    # each point names its model, target and optimization, for the show/hide panels
+    pareto = [a for a, t in titled if t.startswith("deit-s · ort-dynamic-int8: Median latency (ms)")]
+    assert pareto and all(a == ' data-model="deit-s" data-target="onnxruntime-cpu" data-opt="ort-dynamic-int8"'
+                          for a in pareto)
+    roof = [a for a, t in titled if re.match(r"bert-base\.fp32\.torch-cpu\.b1-s128: [\d.]+ FLOP/B", t)]
+    assert roof == [' data-model="bert-base" data-target="torch-cpu" data-opt="fp32"']
+    # a front line and error bars are named like their points but carry no title of their own
+    assert any(not t and 'data-model="bert-base"' in a for _, a, t in groups)
     assert "<title></title>" not in page
 
 

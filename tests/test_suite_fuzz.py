@@ -36,16 +36,21 @@ YAML_VALUES = st.recursive(SCALARS, lambda c: st.one_of(st.lists(c, max_size=3),
                                                                        max_size=3)), max_leaves=8)
 
 
-def _check(text: str) -> None:
+def _check(text: str) -> str | None:
+    """The plan's error message, or None when the text planned."""
     try:
         plan = expand(parse_suite(text, source="fuzz.yaml"))
     except UserError as e:
         msg = str(e)
         assert msg and "Traceback" not in msg
-        return
+        assert len(msg) <= 2100, msg[:300]  # values are quoted cut (bench.registry.show), never in full
+        return msg
     assert plan.cells and all(c.cell_id for c in plan.cells)
     for c in plan.runnable:
         c.to_json()
+    assert len({c.cell_id for c in plan.cells}) == len(plan.cells)  # no cell silently merged into another
+    assert all(len(c.cell_id) <= 200 for c in plan.cells)
+    return None
 
 
 @st.composite
@@ -81,6 +86,53 @@ def mutated(draw):
     return "\n".join(lines) + "\n"
 
 
+@st.composite
+def alias_bombs(draw):
+    """The valid suite with one value replaced by `levels` anchors of `width` aliases each: up to 12^12
+    values from a few hundred bytes (billion laughs)."""
+    levels, width = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+    leaf = draw(st.sampled_from(["fp32", "1", "{a: 1}", "[]", "x"]))
+    inner = f"&a0 [{', '.join([leaf] * width)}]"
+    for i in range(1, levels):
+        inner = f"&a{i} [{inner}, {', '.join([f'*a{i - 1}'] * (width - 1)) or f'*a{i - 1}'}]"
+    key = draw(st.sampled_from([line.split(":", 1)[0] for line in LINES if not line.startswith(" ")]))
+    lines, skipping = [], False
+    for line in LINES:  # the key's value, block lines and all, becomes the bomb
+        if not line.startswith(" "):
+            skipping = line.startswith(key + ":")
+            lines.append(f"{key}: {inner}" if skipping else line)
+        elif not skipping:
+            lines.append(line)
+    return "\n".join(lines) + "\n", levels, width
+
+
+@st.composite
+def duplicate_keys(draw):
+    """The valid suite with one key written twice in its mapping: at the top level, in a flow mapping
+    or in a block mapping, with the same or another value."""
+    lines = list(LINES)
+    where = draw(st.sampled_from(["top", "flow", "block"]))
+    if where == "top":
+        top = [k for k, line in enumerate(lines) if not line.startswith(" ")]
+        i = draw(st.sampled_from(top))
+        at = draw(st.sampled_from([k for k in top if k > i] + [len(lines)]))  # before another top-level key
+        key = lines[i].split(":", 1)[0]
+        value = yaml.safe_dump(draw(YAML_VALUES), default_flow_style=True, width=10**6).strip().removesuffix("...")
+        lines.insert(at, f"{key}: {value.strip()}")
+        first, second = i + 1, at + 1
+    elif where == "flow":
+        i = draw(st.sampled_from([k for k, line in enumerate(lines) if "{" in line and ":" in line.split("{", 1)[1]]))
+        head, body = lines[i].split("{", 1)
+        key = body.split(":", 1)[0].strip()
+        lines[i] = f"{head}{{{key}: {draw(st.sampled_from(['1', 'x', '[]', 'null']))}, {body}"
+        first = second = i + 1
+    else:
+        lines += ["measure:", "  warmup_iters: 1", "  retries: 0", "  warmup_iters: 2"]
+        lines = [line for line in lines if not line.startswith("measure: {")]
+        key, first, second = "warmup_iters", len(lines) - 2, len(lines)
+    return "\n".join(lines) + "\n", key, first, second
+
+
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -108,6 +160,24 @@ def test_random_text_is_valid_or_a_user_error(text):
     _check(text)
 
 
+@FUZZ
+@given(alias_bombs())
+def test_alias_bombs_are_refused_or_planned_never_expanded(case):
+    text, levels, width = case
+    msg = _check(text)
+    if width ** levels > 2 * 100_000:  # surely past the loader's bound, whichever value was replaced
+        assert msg is not None and "more than 100,000 values" in msg
+
+
+@FUZZ
+@given(duplicate_keys())
+def test_a_key_written_twice_is_an_error_naming_both_lines(case):
+    text, key, first, second = case
+    msg = _check(text)
+    assert msg is not None and f"the key {key!r} appears twice in one mapping" in msg
+    assert (f"on line {first}" if first == second else f"at lines {first} and {second}") in msg
+
+
 @pytest.mark.parametrize("text", [
     "[" * 5000,  # deep nesting: the parser's recursion limit
     "name: x\nmodels: [tinybert-4]\noptimizations: ['fp32(a=[)']\ntargets: [{runtime: torch}]\n",
@@ -119,6 +189,9 @@ def test_random_text_is_valid_or_a_user_error(text):
     "exclude: [{model: 1}]\nworkloads: {batch_sizes: [true]}\n",
     "name: x\nmodels: [tinybert-4]\noptimizations: [fp32]\ntargets: [{runtime: torch}]\n"
     "workloads: {seq_lens: [100000000000000000000]}\n",
+    "name: x\nmodels: [tinybert-4]\noptimizations: [fp32]\ntargets: [{runtime: torch}]\n"
+    "measure: {seed: " + "9" * 5000 + "}\n",  # past Python's 4300-digit int conversion: a bare ValueError
+    "name: 2001-13-45\n",  # a date with no 13th month: another ValueError from the constructor
 ])
 def test_known_hard_inputs(text):
     _check(text)

@@ -160,7 +160,9 @@ def test_nlp_speedups_name_both_machines(rendered):
 def test_energy_axis_appears_only_with_energy(tmp_path):
     df, _ = load_records(_fixture(tmp_path, energy=True))
     cost_svg, hw_svg = build(df, {}, figures=("fig28",))["figures"]["fig28"]
-    assert "energy per inference" in hw_svg and "energy" not in cost_svg
+    assert "energy" not in cost_svg
+    # the axis names where its joules come from; these records do not say
+    assert "energy per inference (J, source not recorded)" in hw_svg
 
 
 def test_section_escapes_strings_and_handles_empty_runs(tmp_path):
@@ -326,7 +328,7 @@ def test_measured_accuracy_of_published_weights_is_drawn_beside_the_published_po
     assert [a for a, _ in at] == ["median latency", "peak memory"]
     assert float(at[0][1]) == pytest.approx(41.0, rel=0.02) and float(at[1][1]) == pytest.approx(388.3)
     assert all("79.0%, 95% CI 77.2–80.7%, n=2000" in t for t in hw_stars)
-    assert "measured accuracy (this run), 95% CI" in hw and "published accuracy (marker: target)" in hw
+    assert "measured accuracy (this run), 95% CI" in hw and "published accuracy: technique, bits (shape)" in hw
 
     rvm = parts["rvm"]
     deit = rvm[rvm["point"] == "DeiT-S"]
@@ -355,3 +357,122 @@ def test_published_weights_without_a_zoo_cell_still_get_their_star(tmp_path):
     assert hw is not None and "on torch-cpu, median latency 4" in hw
     line = parts["rvm"].set_index("point").loc["DeiT-S"]
     assert line["quantity"] == "top-1 only (no counted cost)" and line["measured_top1"] == pytest.approx(79.0)
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory):
+    """A survey-sized run (tests/fixture_runs.survey_records: 38 models, ~100 cells on two targets)."""
+    from tests.fixture_runs import survey_records, write_run
+
+    run = write_run(tmp_path_factory.mktemp("crowded"), "survey", survey_records())
+    return build(load_records(run)[0], {}, figures=("fig20", "fig28"))
+
+
+def _row_of(html: str, point: str) -> str:
+    from bench.report.format import esc
+
+    rows = [r for r in html.split("<tr>") if r.startswith(f'<td class="l" data-v="{esc(point)}">')]
+    assert len(rows) == 1, point
+    return rows[0]
+
+
+@pytest.mark.slow
+def test_reported_vs_measured_is_one_row_per_point_with_every_number(crowded):
+    from bench.report.format import esc, num
+    from bench.report.survey_tables import rvm_html
+
+    rvm = crowded["rvm"]
+    html = rvm_html(rvm)
+    assert len(rvm) > 200 and html.count("<tr>") == rvm["point"].nunique() + 1  # and the heading row
+    for r in rvm.itertuples():
+        row = _row_of(html, r.point)
+        assert f'{num(r.measured, "{:.4g}")} <span class="muted">×{num(r.ratio, "{:.3f}")}</span>' in row, r
+        assert num(r.cosine_vs_fp32, "{:.4f}") in row and num(r.published_top1, "{:g}") in row
+        assert esc(r.figures) in row and esc(r.status) in row
+    for point, g in rvm.groupby("point"):
+        text = g["explanation"].iloc[0]
+        if text:
+            row = _row_of(html, point)
+            assert row.count(esc(text)) == 1, point  # said once, not once per quantity
+            assert len(text) <= 70 or f"<details><summary>{esc(text[:40])}" in row
+    # a size is published once and measured per runtime format, each line with its runtime's chain
+    fq = _row_of(html, "FQ-ViT W8/A8/Attn4 DeiT-S")
+    assert "onnxruntime " in fq and "torch " in fq and "ort-static-int8" in fq and "torch-dynamic-int8" in fq
+
+
+def _points(svg: str) -> list[dict]:
+    """Each plotted point of a survey panel: its names, marker shape (path) and colour."""
+    shapes = dict(re.findall(r'<path id="(m[0-9a-f]+)" d="([^"]*)"', svg))
+    out = []
+    for attrs, body in re.findall(r'<g id="tip\d+" ([^>]*)><title>[^<]*</title>(.*?)</g>\s*</g>', svg, re.S):
+        use = re.search(r'<use xlink:href="#(m[0-9a-f]+)"[^>]*style="fill: (#[0-9a-f]+)', body)
+        if use:
+            out.append({**dict(re.findall(r'data-(\w+)="([^"]*)"', attrs)), "shape": shapes[use.group(1)],
+                        "colour": use.group(2)})
+    return out
+
+
+@pytest.mark.slow
+def test_hardware_panels_shape_by_technique_and_colour_by_target(crowded):
+    svg = crowded["figures"]["fig20"][1]
+    pts = _points(svg)
+    assert {p["technique"] for p in pts} >= {"baseline, fp32", "quantization, W8A8", "quantization, W4A8"}
+    assert {p["target"] for p in pts} == {"onnxruntime-cpu", "torch-cpu"}
+    for key, other in (("technique", "shape"), ("target", "colour")):
+        by = {}
+        for p in pts:
+            by.setdefault(p[key], set()).add(p[other])
+        assert all(len(v) == 1 for v in by.values()) and len({min(v) for v in by.values()}) == len(by), key
+    for text in ("target (colour)", "technique, bits (shape)", "quantization, W4A8", "onnxruntime-cpu"):
+        assert f">{text}</text>" in svg, text
+    assert "energy per inference (J, estimate: tdp-x-time)" in svg
+
+
+@pytest.mark.slow
+def test_only_fronts_are_labelled_readably_and_the_rest_are_listed(crowded):
+    from bench.report.analysis import pareto_mask
+    from bench.report.survey_tables import unlabelled_html
+
+    svg, unlabelled = crowded["figures"]["fig28"][1], crowded["unlabelled"]["fig28"]
+    dots = [m.groups() for m in re.finditer(r"<title>(.+?) on (\S+) \([^)]*\): ([\d.]+)% top-1, (.+?) ([\d.e+-]+)</title>",
+                                            svg)]
+    assert len(dots) == 3 * 2 * 27  # three panels, two targets, 27 measured rows (ViT-S has no published top-1)
+    front = set()
+    for panel, target in {(d[3], d[1]) for d in dots}:
+        mine = [d for d in dots if (d[3], d[1]) == (panel, target)]
+        on = pareto_mask([-float(d[2]) for d in mine], [float(d[4]) for d in mine])
+        front |= {(d[0], d[1]) for d, f in zip(mine, on) if f}
+    labels = re.findall(r'<g id="tip\d+" data-model="([^"]*)" data-target="([^"]*)"[^>]*>\s*<text style="font-size: '
+                        r'([\d.]+)px[^>]*>([^<]*)</text>', svg)
+    assert labels and all(float(size) >= 7.5 for _, _, size, _ in labels)
+    assert {(m.replace("&#x27;", "'"), t) for m, t, _, _ in labels} <= front  # fronts only
+    listed = {(r["point"], r["target"]): r for r in unlabelled}
+    for name, target in {(d[0], d[1]) for d in dots}:
+        n_labels = sum((m, t) == (name, target) for m, t, _, _ in labels)
+        assert n_labels == 3 or (name, target) in listed, (name, target)  # labelled on every panel, or listed
+        if (name, target) not in front:
+            assert n_labels == 0 and listed[(name, target)]["labelled"] == []
+    table = unlabelled_html(unlabelled)
+    assert table.count("<tr>") == len(unlabelled) + 1 and "hover over a point for its name" in table
+    rows = table.split("<tr>")[2:]
+    assert all(f">{r['point']}</td><td class=\"l\">{r['target']}</td>" in "".join(rows) for r in unlabelled)
+
+
+def test_labels_are_placed_apart_or_dropped():
+    """Thirty labels asked for around one spot: those placed never overlap each other or leave the
+    panel, and the rest are reported as dropped (their points keep their hover titles)."""
+    from bench.report import plots
+    from bench.report.labels import Request, place
+
+    fig, ax = plots.plt.subplots(figsize=(3, 2))
+    ax.plot([0, 10], [0, 10], " ")
+    reqs = [Request(ax, 5 + 0.01 * i, 5, f"model-{i}") for i in range(30)] + [Request(ax, 10, 10, "at the corner")]
+    done = place(fig, reqs)
+    assert 2 < sum(done) < 30 and done[-1]  # the corner label fits inside, to the lower left of its point
+    renderer = fig.canvas.get_renderer()
+    panel = ax.get_window_extent(renderer)
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) == sum(done)
+    assert all(panel.x0 <= b.x0 and b.x1 <= panel.x1 and panel.y0 <= b.y0 and b.y1 <= panel.y1 for b in boxes)
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    plots.plt.close(fig)

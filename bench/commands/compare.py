@@ -32,7 +32,11 @@ class Compare(Command):
             raise UserError(f"--fail-on-regression takes a percentage >= 0, not {pct}.")
         cmp = compare_runs(Path(args.run_a), Path(args.run_b))
         print(text_table(cmp))
-        out = Path(args.out) if args.out else DEFAULT_REPORTS / f"compare-{cmp.a.name}-vs-{cmp.b.name}"
+        from bench.store import check_run_id
+
+        # The default name comes from the run directories, never from their manifests' contents.
+        names = [check_run_id(Path(r).resolve().name) for r in (args.run_a, args.run_b)]
+        out = Path(args.out) if args.out else DEFAULT_REPORTS / f"compare-{names[0]}-vs-{names[1]}"
         out.mkdir(parents=True, exist_ok=True)
         (out / "index.html").write_text(render_html(cmp, pct), encoding="utf-8")
         print(f"Report: {out / 'index.html'}")

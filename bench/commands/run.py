@@ -76,32 +76,36 @@ class Run(Command):
             store = RunStore.open(Path(args.results_dir), args.resume)
             store.lock()
             manifest = store.manifest()
-            run_id, suite_name, cells = manifest.get("run_id", store.dir.name), manifest.get("suite_name", ""), \
-                cells_from_manifest(manifest)
+            # Names of paths come from the directory, never from the file's contents.
+            run_id, suite_name, cells = store.dir.name, manifest.get("suite_name", ""), cells_from_manifest(manifest)
             manifest.setdefault("resumed_at", []).append(datetime.now(UTC).isoformat())
+            manifest.update(status="running", executor=args.executor)
+            store.write_manifest(manifest)
         else:
             if not args.suite:
                 raise UserError("bench run needs a suite file, or --resume RUN_DIR to finish an earlier run.")
+            if args.run_id is not None and not args.run_id.strip():
+                raise UserError("--run-id is empty: give the run a name, or leave the option out for the default.")
             plan = expand_suite(args.suite)
             run_id = args.run_id or f"{plan.suite.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
-            store = RunStore.create(Path(args.results_dir), run_id)
-            store.lock()
-            suite_text = Path(args.suite).read_text()
             suite_name, cells = plan.suite.name, plan.cells
             manifest = {
                 "run_id": run_id, "suite_name": plan.suite.name, "suite_path": str(args.suite),
-                "suite_text": suite_text, "cells": [c.to_json() for c in plan.cells],
+                "suite_text": Path(args.suite).read_text(), "cells": [c.to_json() for c in plan.cells],
                 "excluded": [c.cell_id for c in plan.excluded], "environment": capture(),
                 "models": user_models(plan.suite.models), "accuracy_tolerance": plan.suite.accuracy_tolerance,
-                "started_at": datetime.now(UTC).isoformat(), "finished_at": None,
+                "started_at": datetime.now(UTC).isoformat(), "finished_at": None, "status": "running",
+                "executor": args.executor,
             }
-        manifest.update(status="running", executor=args.executor)
-        store.write_manifest(manifest)
+            store = RunStore.create(Path(args.results_dir), run_id, manifest)  # appears with its manifest
+            store.lock()
+        from bench.executor import interruptible
         from bench.measure.cell_metrics import measure_run_peaks
 
         # Roofline ceilings, once per run (again on resume: the cells read them from the run cache).
         t_peaks = time.perf_counter()
-        manifest.update(measure_run_peaks(cells, store.cache_dir))
+        with interruptible(store, len(cells)):
+            manifest.update(measure_run_peaks(cells, store.cache_dir))
         manifest["peaks_s"] = time.perf_counter() - t_peaks
         store.write_manifest(manifest)
         t0 = time.perf_counter()

@@ -22,6 +22,8 @@ class Survey(Command):
         run_dir = Path(args.run_dir)
         if not run_dir.is_dir():
             raise UserError(f"{str(run_dir)!r} is not a directory; pass a run directory such as results/<run-id>.")
-        out = Path(args.out) if args.out else DEFAULT_REPORTS / run_dir.name / "survey"
+        from bench.store import check_run_id
+
+        out = Path(args.out) if args.out else DEFAULT_REPORTS / check_run_id(run_dir.resolve().name) / "survey"
         print(f"Survey figures: {write_survey(run_dir, out)}")
         return 0

@@ -55,20 +55,49 @@ def run_peaks(device: str) -> dict:
     return peaks
 
 
-def run_peaks_subprocess(device: str, timeout_s: float = 300) -> dict:
-    """`run_peaks` in a fresh process: the parent of a run never imports torch."""
+def run_peaks_subprocess(device: str, work: Path, timeout_s: float = 300) -> dict:
+    """`run_peaks` in a child process started like a cell: the parent never imports torch, and the
+    child is in its own process group, dies with the runner (even on kill -9), and is killed when the
+    runner is interrupted; its output file lies in the run directory, never in a shared TMPDIR."""
+    import signal
     import subprocess
     import sys
-    import tempfile
 
-    with tempfile.TemporaryDirectory() as d:
-        out = Path(d) / "peaks.json"
-        env = with_pci_order(dict(os.environ))  # as the cells run
-        proc = subprocess.run([sys.executable, "-m", "bench.measure.cell_metrics", device, str(out)],
-                              capture_output=True, text=True, timeout=timeout_s, env=env)
+    from bench.executor import INTERRUPTED, WAIT_SLICE_S
+    from bench.forkserver import die_with_parent
+
+    work = Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    out, err = work / f"peaks-{device}.json", work / f"peaks-{device}.stderr"
+    env = with_pci_order(dict(os.environ))  # as the cells run
+    with open(err, "w") as errf:
+        proc = subprocess.Popen([sys.executable, "-m", "bench.measure.cell_metrics", device, str(out)],
+                                stdout=errf, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                preexec_fn=die_with_parent)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while proc.poll() is None:
+            if INTERRUPTED.is_set():
+                raise KeyboardInterrupt
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"peak measurement exceeded {timeout_s:g} s")
+            time.sleep(min(WAIT_SLICE_S, 0.1))
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        raise
+    finally:
+        tail = err.read_text(errors="replace")[-500:] if err.exists() else ""
+        err.unlink(missing_ok=True)
+    try:
         if proc.returncode != 0 or not out.exists():
-            raise RuntimeError(f"peak measurement failed: {proc.stderr.strip()[-500:]}")
+            raise RuntimeError(f"peak measurement failed: {tail.strip()}")
         return json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)
 
 
 def measure_run_peaks(cells, cache_dir: Path) -> dict:
@@ -77,7 +106,7 @@ def measure_run_peaks(cells, cache_dir: Path) -> dict:
     by_device = {}
     for device in devices:
         try:
-            by_device[device] = run_peaks_subprocess(device)
+            by_device[device] = run_peaks_subprocess(device, Path(cache_dir).parent / "scratch")
         except Exception as e:  # a run without ceilings still runs; the roofline falls back to specs
             by_device[device] = {"device": device, "error": f"{type(e).__name__}: {e}"}
             continue

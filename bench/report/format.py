@@ -11,6 +11,7 @@ and the Markdown summary merged a ragged workload into the plain one that the re
 from __future__ import annotations
 
 import html
+import json
 import math
 
 import numpy as np
@@ -51,30 +52,45 @@ def esc(x) -> str:
 
 
 def table(headers: list[str], rows: list[list], left: int = 1, tid: str | None = None, filterable: bool = False,
-          text_cols: tuple[int, ...] = ()) -> str:
+          text_cols: tuple[int, ...] = (), facets: dict[str, list] | None = None, cls: str = "") -> str:
     """An HTML table whose numbers align right, and whose first `left` columns and `text_cols`
     (prose) align left. `rows` hold HTML, or (HTML, sort key) pairs: the key goes in `data-v` so
     that a formatted number ("1.2 MB", "—") sorts by its value. A table with an id sorts, and
-    with `filterable` gets a filter box (assets.JS does both)."""
-    def cls(i: int) -> str:
+    with `filterable` gets a filter box (assets.JS does both). `facets` name, per row, the values a
+    dropdown filters on ({"status": [["ok"], ["contended", "noisy"], ...]}): free text cannot ask
+    for "failed" without also matching a cell whose error mentions it."""
+    def cls_of(i: int) -> str:
         return "l" if i < left or i in text_cols else ""
 
-    head = "".join(f'<th class="{cls(i)}">{esc(h)}</th>' for i, h in enumerate(headers))
+    facets = facets or {}
+    head = "".join(f'<th class="{cls_of(i)}">{esc(h)}</th>' for i, h in enumerate(headers))
     body = []
-    for r in rows:
+    for n, r in enumerate(rows):
         tds = []
         for i, c in enumerate(r):
             content, key = c if isinstance(c, tuple) else (c, None)
             attr = f' data-v="{esc(key)}"' if key is not None else ""
-            tds.append(f'<td class="{cls(i)}"{attr}>{content}</td>')
-        body.append("<tr>" + "".join(tds) + "</tr>")
+            tds.append(f'<td class="{cls_of(i)}"{attr}>{content}</td>')
+        mine = {k: _values(v[n]) for k, v in facets.items()}
+        attr = f' data-facets="{esc(json.dumps(mine))}"' if mine else ""
+        body.append(f"<tr{attr}>" + "".join(tds) + "</tr>")
     tool = ""
-    if tid and filterable:
-        tool = (f'<div class="tools"><input class="filter" type="search" data-table="{tid}" '
-                f'placeholder="Filter rows: type words, all must match" aria-label="Filter {tid}"> '
-                f'<span class="muted" id="{tid}-count">{len(rows)} rows</span></div>')
-    attrs = f' id="{tid}" class="sortable"' if tid else ""
+    if tid and (filterable or facets):
+        box = (f'<input class="filter" type="search" data-table="{tid}" placeholder="Filter rows: type words, all '
+               f'must match" aria-label="Filter {tid}"> ' if filterable else "")
+        for k, v in facets.items():
+            opts = sorted({x for vals in v for x in _values(vals)})
+            box += (f'<label class="facet">{esc(k)} <select class="facet" data-table="{tid}" data-facet="{esc(k)}">'
+                    '<option value="">all</option>' + "".join(f'<option value="{esc(o)}">{esc(o)}</option>' for o in opts)
+                    + "</select></label> ")
+        tool = f'<div class="tools">{box}<span class="muted" id="{tid}-count">{len(rows)} rows</span></div>'
+    classes = " ".join(c for c in ("sortable" if tid else "", cls) if c)
+    attrs = (f' id="{tid}"' if tid else "") + (f' class="{classes}"' if classes else "")
     return f"{tool}<table{attrs}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _values(v) -> list[str]:
+    return [str(x) for x in v if not is_missing(x)] if isinstance(v, (list, tuple)) else [] if is_missing(v) else [str(v)]
 
 
 def workload_label(row) -> str:

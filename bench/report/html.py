@@ -21,8 +21,6 @@ from bench.report.format import esc, is_missing, num, table
 from bench.report.published import published_accuracy
 from bench.report.run_time import describe, time_breakdown
 
-MEASURED_ENERGY = {"nvml-counter", "rapl"}
-
 
 def T(x):
     """A text cell: escaped, sorted by its text."""
@@ -201,12 +199,6 @@ def _memory_column(g) -> tuple[str, str]:
     return "peak_rss_infer_bytes", "Peak RSS during inference (MB)"
 
 
-def _energy_label(g) -> str:
-    srcs = sorted(set(g["energy_source"].dropna().astype(str)))
-    kinds = ", ".join(f"{s}: {'measured' if s in MEASURED_ENERGY else 'estimate'}" for s in srcs)
-    return f"Energy per inference (J; {kinds})" if srcs else "Energy per inference (J)"
-
-
 def _names(pairs) -> str:
     return ", ".join(f"{m} ({w})" for m, w in pairs)
 
@@ -242,7 +234,8 @@ def pareto_section(run: Run, colors, markers) -> str:
             continue
         mem_col, mem_label = _memory_column(g)
         g["mem_mb"] = g[mem_col].astype(float) / 1e6
-        costs = [("latency_ms_p50", "Median latency (ms)"), ("energy_j_per_inference", _energy_label(g)),
+        costs = [("latency_ms_p50", "Median latency (ms)"),
+                 ("energy_j_per_inference", plots.energy_label(g["energy_source"], "Energy per inference")),
                  ("mem_mb", mem_label)]
         svg = plots.pareto_figure(g, colors, markers, costs)
         out.append(head + (_figure(svg) or '<p class="muted">No fidelity figures.</p>') + left_out)
@@ -350,6 +343,7 @@ def survey_block(run: Run) -> str:
 def cells_section(run: Run, sp: pd.DataFrame) -> str:
     spd = {r.cell_id: r for r in sp.itertuples()}
     rows = []
+    facets: dict[str, list] = {"model": [], "optimization": [], "target": [], "status": []}
     for r in run.df.to_dict("records"):
         s = spd.get(r["cell_id"])
         sp_cell = ("—", "") if s is None else (
@@ -359,25 +353,43 @@ def cells_section(run: Run, sp: pd.DataFrame) -> str:
                 else esc(r["model"]))
         ci = ("—", "") if is_missing(r.get("latency_ms_ci_low")) else \
             (f"{num(r['latency_ms_ci_low'])}–{num(r['latency_ms_ci_high'])}", repr(float(r["latency_ms_ci_low"])))
+        status = status_badges(r)
         rows.append([(link, str(r["model"])), T(r["optimization"]), T(str(r["target"]) + (" (emulated)" if flag(r.get("emulated")) else "")),
-                     T(r["workload"]), status_badges(r), N(r.get("latency_ms_p50")), ci, N(r.get("latency_ms_p99")), sp_cell,
+                     T(r["workload"]), status, N(r.get("latency_ms_p50")), ci, N(r.get("latency_ms_p99")), sp_cell,
                      N(r.get("macs"), "{:.3f}", 1e-9), N(r.get("weight_bytes"), "{:.1f}", 1e-6),
                      N(r.get("peak_rss_infer_bytes"), "{:.0f}", 1e-6), N(r.get("energy_j_per_inference"), "{:.3g}"),
                      N(r.get("cosine_sim"), "{:.5f}"), N(r.get("max_abs_err"), "{:.2e}"), accuracy_cell(r),
-                     N(r.get("n_samples"), "{:.0f}")])
+                     N(r.get("n_samples"), "{:.0f}"), N(r.get("latency_cv"), "{:.1f}", 100, "%"), contention_cell(r),
+                     N(r.get("cell_wall_s"), "{:.1f}")])
+        for k, v in (("model", r["model"]), ("optimization", r["optimization"]), ("target", r["target"]),
+                     ("status", status[1].split())):
+            facets[k].append(v)
     csv_text = records_csv(run.df)
     payload = json.dumps(csv_text).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     fname = f"{run.name}-records.csv"
     return ('<section id="cells"><h2>All cells</h2><p class="note">Click a column heading to sort; type in the box '
-            "to filter. The model name links to the cell's latency distribution. p50 is the median of "
+            "to filter, or pick a model, optimization, target or status (a trust flag such as contended counts as "
+            "a status). The model name links to the cell's latency distribution. p50 is the median of "
             "per-iteration samples with its bootstrap 95% interval; p99 is empty under 100 samples. "
-            "GMACs are counted on the graph that runs (1 MAC = 2 FLOPs).</p>"
+            "GMACs are counted on the graph that runs (1 MAC = 2 FLOPs). CV is the samples' coefficient of "
+            "variation; contention the share of the timing window the cell's threads waited for a CPU; cell time "
+            "the cell's whole process, build and export included.</p>"
             f'<p><button id="csv-download" type="button" data-filename="{esc(fname)}">Download the records as CSV</button> '
             f'<span class="muted">{len(run.df)} records, embedded in this file</span></p>'
             + table(["model", "optimization", "target", "workload", "status", "p50 ms", "95% CI ms", "p99 ms",
                       "speedup vs fp32", "GMACs", "weights MB", "peak RSS MB", "energy J", "cosine", "max |err|",
-                      "accuracy (measured)", "samples"], rows, left=5, tid="cells-table", filterable=True)
+                      "accuracy (measured)", "samples", "CV", "contention", "cell time s"], rows, left=5,
+                     tid="cells-table", filterable=True, facets=facets, cls="sticky")
             + f'<script type="application/json" id="records-csv">{payload}</script></section>')
+
+
+def contention_cell(r):
+    """The run-queue wait share, and the contended badge where the cell was flagged for it."""
+    share = r.get("runq_wait_share")
+    if is_missing(share):
+        return ("—", "")
+    badge = " " + _badge("contended") if any(f == "contended" for f, _ in trust_flags(r)) else ""
+    return (f"{float(share):.0%}{badge}", repr(float(share)))
 
 
 VERDICT_MARK = {"significant drop": "▼", "significant gain": "▲", "no significant change": "="}

@@ -28,7 +28,7 @@ def summary_markdown(run_dir: str | Path) -> str:
         return "\n".join(lines + ["No records."]) + "\n"
     counts = df.status.value_counts().to_dict()
     lines.append(", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "failed", "timeout", "skipped")) +
-                 (f"; {len(bad)} unreadable record files" if bad else ""))
+                 (f"; {len(bad)} unreadable record files skipped: {', '.join(bad)}" if bad else ""))
     t = time_breakdown(manifest, df)
     if t:
         lines.append(f"Time: {_cell(describe(t))}")

@@ -13,7 +13,7 @@ import pandas as pd
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from bench.report.format import esc  # noqa: E402
+from bench.report.format import esc, is_missing  # noqa: E402
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 # Fourteen shapes that stay apart at 7 pt; a survey-sized suite has a dozen optimizations.
@@ -22,27 +22,50 @@ MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "p", "h", "d", "8"]
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.grid": True, "grid.alpha": 0.3})
 
 
-_TIPS: dict[str, str] = {}
+_TIPS: dict[str, tuple[str, dict]] = {}
 _TIP_IDS = itertools.count()
 
 
-def tip(artist, text: str) -> None:
+def tip(artist, text: str = "", **data) -> None:
     """Hover text for one plotted point: an SVG <title>, which every browser shows as a tooltip.
 
     Forty models cannot all carry a readable label, so the figures label what matters (the fronts)
     and let the reader hover over the rest. Ids count up per process, so the inline SVGs of one
-    report never share one.
+    report never share one. `data` (model, target, opt, technique) become data- attributes of the
+    point's group: the report's script shows and hides points by them, so a point, its error bars,
+    its front line and its label are all named the same way.
     """
     gid = f"tip{next(_TIP_IDS)}"
     artist.set_gid(gid)
-    _TIPS[gid] = str(text)
+    _TIPS[gid] = (str(text), {k: str(v) for k, v in data.items() if not is_missing(v)})
+
+
+def tag(artists, **data) -> None:
+    """What belongs to a point without being its marker (error bars, a front line): named like it, no title."""
+    for a in artists:
+        tip(a, "", **data)
 
 
 def _insert_tips(svg: str) -> str:
     def title(m):
-        return f'{m.group(0)}<title>{esc(_TIPS.pop(m.group(1), ""))}</title>'
+        text, data = _TIPS.pop(m.group(1), ("", {}))
+        attrs = "".join(f' data-{k}="{esc(v)}"' for k, v in data.items())
+        return f'<g id="{m.group(1)}"{attrs}>' + (f"<title>{esc(text)}</title>" if text else "")
 
     return re.sub(r'<g id="(tip\d+)">', title, svg)
+
+
+MEASURED_ENERGY = {"nvml-counter", "rapl"}
+
+
+def energy_label(sources, name: str = "energy per inference") -> str:
+    """An energy axis says where its joules come from: a counter measured them, or a model estimated
+    them (`analytic-model`, `tdp-x-time`); the two differ by factors, so a reader must not mix them."""
+    srcs = sorted({str(s) for s in sources if not is_missing(s)})
+    if not srcs:
+        return f"{name} (J, source not recorded)"
+    kinds = [f"measured: {s}" if s in MEASURED_ENERGY else f"estimate: {s}" for s in srcs]
+    return f"{name} (J, {'; '.join(kinds)})"
 
 
 def to_svg(fig) -> str:
@@ -66,7 +89,9 @@ def latency_vs_macs(df) -> str:
         bar = ax.errorbar([r["macs"] / 1e9], [r["latency_ms_p50"]],
                           yerr=[[r["latency_ms_p50"] - r["latency_ms_ci_low"]], [r["latency_ms_ci_high"] - r["latency_ms_p50"]]],
                           fmt=markers[r["optimization"]], color=c, ms=6, capsize=2, linestyle="none")
-        tip(bar.lines[0], f"{r['cell_id']}: {r['macs'] / 1e9:.3g} GMACs, {r['latency_ms_p50']:.3g} ms")
+        names = {"model": r["model"], "target": r["target"], "opt": r["optimization"]}
+        tip(bar.lines[0], f"{r['cell_id']}: {r['macs'] / 1e9:.3g} GMACs, {r['latency_ms_p50']:.3g} ms", **names)
+        tag([*bar.lines[1], *bar.lines[2]], **names)
     for name, c in cmap.items():
         ax.plot([], [], "o", color=c, label=tex_safe(name if key == "model" else f"family: {name}"))
     for opt, m in markers.items():
@@ -141,7 +166,7 @@ def colour_by(d, colors) -> tuple[str, dict[str, str]]:
         return "model", {m: colors[m] for m in models}
     if len(models) <= len(OKABE_ITO):
         return "model", {m: OKABE_ITO[i] for i, m in enumerate(models)}
-    fams = d["family"].fillna("other").astype(str) if "family" in d.columns else None
+    fams = d["family"].map(lambda f: "other" if is_missing(f) else str(f)) if "family" in d.columns else None
     if fams is None or fams.nunique() > len(OKABE_ITO):
         return "model", {m: colors[m] for m in models}
     return "family", {f: OKABE_ITO[i] for i, f in enumerate(sorted(set(fams)))}
@@ -196,10 +221,11 @@ def pareto_figure(g, colors, markers, costs: list[tuple[str, str]]) -> str:
                     (pt,) = ax.plot([x], [y], markers[r.optimization], color=color, ms=7, linestyle="none",
                                     mfc=color if on_front else "none", zorder=3 if on_front else 2)
                     tip(pt, f"{model} · {r.optimization}: {clabel} {y:.4g}; {FID_SHORT[fid]} {x:.3g}"
-                             + ("" if on_front else " (dominated)"))
+                             + ("" if on_front else " (dominated)"), model=model, target=r.target, opt=r.optimization)
                 f = gm[front].sort_values(fid)
                 if len(f) > 1:
-                    ax.plot(f[fid], f[cost], "-", color=colors[model], lw=1, alpha=0.7, drawstyle="steps-post")
+                    tag(ax.plot(f[fid], f[cost], "-", color=colors[model], lw=1, alpha=0.7, drawstyle="steps-post"),
+                        model=model)
             ax.set_xscale("symlog", linthresh=linthresh)
             if fid != "accuracy_loss":  # an optimization can gain measured accuracy, never fidelity
                 ax.set_xlim(left=0)
@@ -223,9 +249,11 @@ def accuracy_figure(points, colors) -> str:
     widths = [7.0 if sum(p["metric"] == m for p in points) > 12 else 4.6 for m in metrics]
     fig, axes = plt.subplots(1, len(metrics), figsize=(sum(widths) + 1.5, 4.2 if max(widths) > 5 else 3.4),
                              squeeze=False, gridspec_kw={"width_ratios": widths})
-    for ax, metric in zip(axes[0], metrics):
-        from bench.report.analysis import pareto_mask
+    from bench.report.analysis import pareto_mask
+    from bench.report.labels import Request, place
 
+    first, then, markers = [], [], []
+    for ax, metric in zip(axes[0], metrics):
         ps = [p for p in points if p["metric"] == metric]
         front = pareto_mask([-p["accuracy"] for p in ps], [p["latency_ms"] for p in ps])
         crowded = len(ps) > 12  # label the front only; hovering names every point
@@ -233,15 +261,17 @@ def accuracy_figure(points, colors) -> str:
             c = colors.get(p["model"], "#000000") if on_front else GREY
             (pt,) = ax.plot(p["accuracy"], p["latency_ms"], "o", color=c, mfc=c if on_front else "none", ms=7,
                             label=tex_safe(p["model"]))
-            tip(pt, f"{p['model']}: {p['accuracy']:g}% {metric}, {p['latency_ms']:.3g} ms")
+            names = {"model": p["model"], "target": p["target"]}
+            tip(pt, f"{p['model']}: {p['accuracy']:g}% {metric}, {p['latency_ms']:.3g} ms", **names)
+            markers.append((ax, p["accuracy"], p["latency_ms"]))
             if on_front or not crowded:
-                ax.annotate(tex_safe(p["model"]), (p["accuracy"], p["latency_ms"]), textcoords="offset points",
-                            xytext=(5, 4), fontsize=7)
+                (first if on_front else then).append(Request(ax, p["accuracy"], p["latency_ms"], p["model"], names))
         if spans_decades([p["latency_ms"] for p in ps]):
             log_axis(ax, "y", [p["latency_ms"] for p in ps])
         ax.set_xlabel(f"Published {tex_safe(metric)} (%) of the pretrained model")
         ax.set_ylabel("Median latency, fp32 (ms)")
     fig.tight_layout()
+    place(fig, first + then, markers)
     return to_svg(fig)
 
 
@@ -302,7 +332,8 @@ def roofline_figure(g, colors, markers, roofs: list[dict], bandwidth: float | No
         c = cmap[str(r[key]) if key == "model" or r[key] == r[key] else "other"]
         (pt,) = ax.plot(r["arithmetic_intensity"], r["achieved_flops_per_s"] / 1e9, markers[r["optimization"]],
                         color=c, ms=7)
-        tip(pt, f"{r['cell_id']}: {r['arithmetic_intensity']:.3g} FLOP/B, {r['achieved_flops_per_s'] / 1e9:.4g} GFLOP/s")
+        tip(pt, f"{r['cell_id']}: {r['arithmetic_intensity']:.3g} FLOP/B, {r['achieved_flops_per_s'] / 1e9:.4g} GFLOP/s",
+            model=r["model"], target=r["target"], opt=r["optimization"])
     log_axis(ax, "x", xs)
     log_axis(ax, "y", list(d["achieved_flops_per_s"] / 1e9) + [r["peak"] / 1e9 for r in roofs])
     ax.set_xlabel("Arithmetic intensity (FLOP per byte moved, log)")
@@ -351,8 +382,10 @@ def forest_plot(rows) -> str:
     col = {"faster": OKABE_ITO[2], "slower": OKABE_ITO[3]}
     for i, r in enumerate(rows):
         c = col.get(r["verdict"], "#777777")
-        ax.errorbar(r["ratio"], i, xerr=[[r["ratio"] - r["ratio_low"]], [r["ratio_high"] - r["ratio"]]],
-                    fmt="o", color=c, ms=4, capsize=2)
+        lo, hi = r["ratio"] - r["ratio_low"], r["ratio_high"] - r["ratio"]
+        # An interval that does not bracket its point (degenerate samples) is drawn without a bar.
+        err = [[max(lo, 0.0) if np.isfinite(lo) else 0.0], [max(hi, 0.0) if np.isfinite(hi) else 0.0]]
+        ax.errorbar(r["ratio"], i, xerr=err, fmt="o", color=c, ms=4, capsize=2)
     ax.axvline(1.0, color="#444444", lw=1)
     ax.set_yticks(range(n), [tex_safe(r["cell_id"]) for r in rows], fontsize=7)
     ax.invert_yaxis()

@@ -27,8 +27,9 @@ import pandas as pd
 from bench import reference
 from bench.chains import chain_label, parse_chain
 from bench.report import plots
-from bench.report.assets import CSS
-from bench.report.format import esc, is_missing, num, table, to_float, workload_label
+from bench.report.assets import CSS, JS, csp
+from bench.report.format import esc, is_missing, to_float, workload_label
+from bench.report.survey_tables import nlp_html, rvm_html, unlabelled_html
 
 COST_AXES = [  # (published column, measured column, scale to the published unit, label)
     ("params_M", "params", 1e6, "parameters (M)"),
@@ -292,13 +293,14 @@ MEASURED_LABEL = "measured accuracy (this run)"
 MEASURED_YLABEL = "top-1 (%): published ImageNet; ★ measured here"
 
 
-def _star(ax, x: float, rec, color: str, text: str) -> None:
+def _star(ax, x: float, rec, color: str, text: str, **names) -> None:
     """A measured top-1: a star, apart from every published marker, with its 95% interval as a bar."""
     y, lo, hi = top1(rec)
     yerr = [[y - lo], [hi - y]] if lo is not None and hi is not None else None
     bar = ax.errorbar([x], [y], yerr=yerr, fmt="*", color=color, mec="black", mew=0.5, ms=11, capsize=2,
                       elinewidth=0.9, linestyle="none", zorder=4)
-    plots.tip(bar.lines[0], text)
+    plots.tip(bar.lines[0], text, **names)
+    plots.tag([*bar.lines[1], *bar.lines[2]], **names)
 
 
 def _star_legend(ax) -> None:
@@ -325,14 +327,14 @@ def cost_figure(fig: str, pts: list[Point]) -> str:
             name = p.row["model_or_technique"]
             if not is_missing(pub):
                 (pt,) = ax.plot(pub, y, marker, mfc="none", mec=color, ms=6, linestyle="none")
-                plots.tip(pt, f"{name}: {y:g}% top-1, published {label.split(' (')[0]} {pub:.4g}")
+                plots.tip(pt, f"{name}: {y:g}% top-1, published {label.split(' (')[0]} {pub:.4g}", model=name)
             if meas is not None:
                 (pt,) = ax.plot(meas, y, marker, color=color, ms=6, linestyle="none",
                                 fillstyle="bottom" if p.proxy else "full")
                 plots.tip(pt, f"{name}: {y:g}% top-1, {label.split(' (')[0]} {meas:.4g} counted here"
-                          + (" (proxy cell)" if p.proxy else ""))
+                          + (" (proxy cell)" if p.proxy else ""), model=name)
                 if not is_missing(pub):
-                    ax.plot([pub, meas], [y, y], color="#999", lw=0.7)
+                    plots.tag(ax.plot([pub, meas], [y, y], color="#999", lw=0.7), model=name)
         for p in starred:
             color, _ = style[_series(p.row["model_or_technique"])]
             counted = per_item(p.evaluated, mcol) / scale if mcol in p.evaluated else None
@@ -343,7 +345,8 @@ def cost_figure(fig: str, pts: list[Point]) -> str:
                     continue
                 src = "published" if counted is None or is_missing(counted[i]) else "counted here"
                 _star(ax, float(x), rec, color, measured_tip(rec, p.row, f"on {rec['target']}, "
-                                                             f"{label.split(' (')[0]} {float(x):.4g} {src}"))
+                                                             f"{label.split(' (')[0]} {float(x):.4g} {src}"),
+                      model=p.row["model_or_technique"])
         _log_x(ax)
         ax.set_xlabel(("▶ " if pcol == main_col else "") + label + (" (survey axis)" if pcol == main_col else ""))
     axes[0].set_ylabel(MEASURED_YLABEL if starred else "published ImageNet top-1 (%)")
@@ -376,7 +379,9 @@ def hardware_axes(records: pd.DataFrame) -> list[tuple[str, str]]:
     axes = [("latency_ms_p50", f"median latency (ms, {batch})"),
             ("memory", "peak memory (MB: CUDA allocator, else process RSS)")]
     if "energy_j_per_inference" in records.columns and records["energy_j_per_inference"].notna().any():
-        axes.append(("energy_j_per_inference", "energy per inference (J; source in records)"))
+        has = records["energy_j_per_inference"].notna()
+        src = records.loc[has, "energy_source"] if "energy_source" in records.columns else []
+        axes.append(("energy_j_per_inference", plots.energy_label(src)))
     return axes
 
 
@@ -386,9 +391,31 @@ def _hardware_evaluated(p: Point) -> pd.DataFrame:
     return e if e.empty or p.batch is None else e[e["batch_size"] == p.batch]
 
 
-def hardware_figure(fig: str, pts: list[Point], ok: pd.DataFrame) -> str | None:
+TECHNIQUE = {"baseline": "baseline", "weight-pruning": "weight pruning", "token-pruning": "token pruning",
+             "quant": "quantization", "nas": "NAS", "kd": "distillation", "pruning": "pruning"}
+
+
+def technique(row) -> str:
+    """A published point's marker shape: its technique (the row's family) and its bit-width."""
+    fam = str(row["family"] or "")
+    kind = "lightweight" if fam.startswith("lightweight") else TECHNIQUE.get(fam.split("-", 1)[-1], fam)
+    w, a = to_float(row["weight_bits"]), to_float(row["act_bits"])
+    bits = "fp32" if w in (None, 32.0) and a in (None, 32.0) else f"W{w or 32:g}A{a or 32:g}"
+    return f"{kind}, {bits}"
+
+
+def hardware_figure(fig: str, pts: list[Point], ok: pd.DataFrame) -> tuple[str, list[dict]] | None:
     """The same published accuracies against what each target measured, and beside them the top-1
-    measured on the run's evaluation data where a model brought the row's trained weights."""
+    measured on the run's evaluation data where a model brought the row's trained weights.
+
+    Colour is the target, marker shape the technique and bit-width. Only each target's front (no
+    other point as accurate and cheaper) is labelled, where a label fits without overlapping
+    (bench.report.labels); every point names itself on hover. Returns the SVG and the points left
+    without a label in some panel, for the table under the figure.
+    """
+    from bench.report.analysis import pareto_mask
+    from bench.report.labels import Request, place
+
     measured = [p for p in pts if p.measured and not is_missing(p.row["accuracy_value"])]
     starred = [(p, e) for p in pts if not (e := _hardware_evaluated(p)).empty]
     if not measured and not starred:
@@ -397,61 +424,98 @@ def hardware_figure(fig: str, pts: list[Point], ok: pd.DataFrame) -> str | None:
     allrec = pd.concat([p.records for p in measured] + [e for _, e in starred])
     axes_spec = hardware_axes(allrec)
     targets = sorted(set(allrec["target"].astype(str)))
-    tstyle = {t: (plots.OKABE_ITO[i % 8], plots.MARKERS[i % 8]) for i, t in enumerate(targets)}
-    fig_, axes = plt.subplots(1, len(axes_spec), figsize=(4.3 * len(axes_spec) + 1.5, 4.2), sharey=True, squeeze=False)
+    tcolor = {t: plots.OKABE_ITO[i % len(plots.OKABE_ITO)] for i, t in enumerate(targets)}
+    kinds = sorted({technique(p.row) for p in measured}, key=lambda k: (not k.startswith("baseline"), k))
+    kmarker = {k: plots.MARKERS[i % len(plots.MARKERS)] for i, k in enumerate(kinds)}
+    fig_, axes = plt.subplots(1, len(axes_spec), figsize=(4.6 * len(axes_spec) + 2.4, 4.6), sharey=True, squeeze=False)
     axes = axes[0]
-    from bench.report.analysis import pareto_mask
+    seen: dict[tuple[str, str], dict] = {}  # (point, target) -> its values and the panels it is labelled in
+    stars, fronts, markers = [], [], []  # label requests: measured stars first, then the fronts cheapest first
+
+    def point(name, t, kind, y, short, x) -> dict:
+        entry = seen.setdefault((name, t), {"point": name, "target": t, "technique": kind, "top1": y, "labelled": []})
+        entry[short] = x
+        markers.append((ax, x, y))
+        return entry
 
     for ax, (col, label) in zip(axes, axes_spec):
-        dots = []  # (x, accuracy, target, name)
+        short = label.split(" (")[0]
+        dots = []  # (x, accuracy, target, name, technique)
         for p in measured:
             name = p.row["model_or_technique"] + (" (proxy)" if p.proxy else "")
             for _, rec in p.records.iterrows():
                 x = _memory(rec) if col == "memory" else rec.get(col)
                 if not is_missing(x):
-                    dots.append((float(x), float(p.row["accuracy_value"]), str(rec["target"]), name))
-        # Crowded panels label only each target's front (no other point as accurate and cheaper);
-        # every point names itself on hover.
-        crowded = len(dots) > 12
+                    dots.append((float(x), float(p.row["accuracy_value"]), str(rec["target"]), name, technique(p.row)))
         for t in targets:
-            mine = [d for d in dots if d[2] == t]
+            mine = sorted((d for d in dots if d[2] == t), key=lambda d: d[0])
             front = pareto_mask([-d[1] for d in mine], [d[0] for d in mine]) if mine else []
-            color, marker = tstyle[t]
-            for (x, y, _, name), on_front in zip(mine, front):
-                (pt,) = ax.plot(x, y, marker, color=color, ms=6, linestyle="none")
-                plots.tip(pt, f"{name} on {t}: {y:g}% top-1, {label.split(' (')[0]} {x:.4g}")
-                if on_front or not crowded:
-                    ax.annotate(_short(name), (x, y), fontsize=5.5, xytext=(3, 2), textcoords="offset points",
-                                color="#444")
+            for cheap, ((x, y, _, name, kind), on_front) in enumerate(zip(mine, front)):
+                names = {"model": name, "target": t, "technique": kind}
+                (pt,) = ax.plot(x, y, kmarker[kind], color=tcolor[t], ms=6, linestyle="none")
+                plots.tip(pt, f"{name} on {t} ({kind}): {y:g}% top-1, {short} {x:.4g}", **names)
+                entry = point(name, t, kind, y, short, x)
+                if on_front:
+                    fronts.append((cheap, Request(ax, x, y, _short(name), names), entry, short))
         for p, e in starred:
+            name = p.row["model_or_technique"]
             for _, rec in e.iterrows():
                 x = _memory(rec) if col == "memory" else to_float(rec.get(col))
                 if x is None:
                     continue
                 t = str(rec["target"])
-                _star(ax, x, rec, tstyle[t][0], measured_tip(rec, p.row, f"on {t}, {label.split(' (')[0]} {x:.4g}"))
-                ax.annotate(plots.tex_safe(_short(str(rec["model"]))), (x, top1(rec)[0]), fontsize=5.5,
-                            xytext=(4, -7), textcoords="offset points", color="#000")
+                names = {"model": name, "target": t, "technique": "measured top-1"}
+                _star(ax, x, rec, tcolor[t], measured_tip(rec, p.row, f"on {t}, {short} {x:.4g}"), **names)
+                entry = point(f"{rec['model']} (measured top-1)", t, "measured top-1", top1(rec)[0], short, x)
+                stars.append((-1, Request(ax, x, top1(rec)[0], _short(str(rec["model"])), names), entry, short))
         if col == "memory":  # process RSS sits in a narrow band above the framework's floor
             ax.ticklabel_format(axis="x", style="plain", useOffset=False)
         else:
             _log_x(ax)
         ax.set_xlabel(label)
     axes[0].set_ylabel(MEASURED_YLABEL if starred else "published ImageNet top-1 (%)")
-    for t, (color, marker) in tstyle.items():
-        axes[-1].plot([], [], marker, color=color, label=t)
-    if starred:
-        if measured:
-            axes[-1].plot([], [], "o", color="grey", label="published accuracy (marker: target)")
-        _star_legend(axes[-1])
-    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, title="target")
+    _hardware_legend(axes[-1], tcolor, kmarker, starred)
     fig_.suptitle(f"{reference.FIGURES[fig].split(':')[0]} on hardware — published accuracy against measured cost per target"
                   + ("; ★: accuracy measured here" if starred else ""))
-    return plots.to_svg(fig_)
+    requests = stars + sorted(fronts, key=lambda f: f[0])
+    for (_, _, entry, short), done in zip(requests, place(fig_, [r for _, r, _, _ in requests], markers)):
+        if done:
+            entry["labelled"].append(short)
+    panels = [label.split(" (")[0] for _, label in axes_spec]
+    unlabelled = [{**e, "panels": panels} for e in seen.values() if len(e["labelled"]) < len(panels)]
+    return plots.to_svg(fig_), unlabelled
 
 
-def _short(name: str) -> str:
-    return name if len(name) <= 22 else name[:21] + "…"
+def _hardware_legend(ax, tcolor: dict, kmarker: dict, starred) -> None:
+    """One legend, two keys: colour names the target, shape the technique and bit-width."""
+    ax.plot([], [], " ", label="target (colour)")
+    for t, color in tcolor.items():
+        ax.plot([], [], "o", color=color, label=plots.tex_safe(t))
+    if kmarker:
+        ax.plot([], [], " ", label=("published accuracy: " if starred else "") + "technique, bits (shape)")
+    for k, marker in kmarker.items():
+        ax.plot([], [], marker, color="#555555", label=plots.tex_safe(k))
+    if starred:
+        _star_legend(ax)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+
+
+def _short(name: str, limit: int = 24) -> str:
+    """A label that fits beside a point: asides in brackets go (not "(proxy)"), then lower-case words
+    ("data-free", "structured"), then middle words, so that the method's name and the model it ran on
+    stay ("PSAQ-ViT W8A8 DeiT-B", "FQ-ViT … DeiT-S")."""
+    name = re.sub(r" \((?!proxy\))[^)]*\)", "", name).strip()
+    if len(name) > limit:
+        name = " ".join(w for w in name.split(" ") if not re.search(r"[a-z]", w) or re.search(r"[A-Z(]", w))
+    if len(name) <= limit:
+        return name
+    *words, tail = name.split(" ")
+    head = ""
+    for w in words:
+        if len(f"{head} {w}".strip()) + len(tail) + 3 > limit:
+            break
+        head = f"{head} {w}".strip()
+    return f"{head} … {tail}" if head else name[:limit - 1] + "…"
 
 
 # --- tables ---------------------------------------------------------------------------------------
@@ -618,49 +682,17 @@ INTRO = ("Accuracy in every figure is the published top-1 from the reference dat
 
 
 def build(df: pd.DataFrame, manifest: dict, figures: tuple[str, ...] | None = None) -> dict:
-    """Everything the section shows: {fig: (cost_svg, hardware_svg | None)}, and the two tables."""
+    """Everything the section shows: {fig: (cost_svg, hardware_svg | None)}, the points each hardware
+    figure left unlabelled, and the two tables."""
     ok = _ok(df)
-    figs = {}
+    figs, unlabelled = {}, {}
     for fig in reference.FIGURES if figures is None else figures:
         pts = points_for(fig, ok)
-        figs[fig] = (cost_figure(fig, pts), hardware_figure(fig, pts, ok))
-    return {"figures": figs, "rvm": reported_vs_measured(ok), "nlp": nlp_speedups(ok, manifest)}
-
-
-def _rvm_html(rvm: pd.DataFrame) -> str:
-    if rvm.empty:
-        return "<p>No published point has a measured counterpart in this run.</p>"
-    rows = [[esc(r.point), esc(r.figures), esc(r.zoo_model), esc(r.optimization) + (" <b>(proxy)</b>" if r.proxy else ""),
-             esc(r.quantity), esc(r.published_text or num(r.published, "{:.3g}")), num(r.measured, "{:.4g}"),
-             num(r.ratio, "{:.3f}"), num(r.published_top1, "{:g}"), (_measured_top1_html(r), r.measured_top1),
-             num(r.top1_ratio, "{:.3f}", missing=""), num(r.cosine_vs_fp32, "{:.4f}"), esc(r.status),
-             esc(r.explanation)]
-            for r in rvm.itertuples()]
-    return table(["point", "figures", "zoo model", "measured as (chain)", "quantity", "published", "measured",
-                  "measured / published", "published top-1 (%)", "measured top-1 (%)", "top-1 measured / published",
-                  "cosine vs fp32", "status", "explanation"], rows, left=5, text_cols=(12, 13))
-
-
-def _measured_top1_html(r) -> str:
-    """Empty where no cell measured the row's top-1; else the value, its interval, n and the cell."""
-    if is_missing(r.measured_top1):
-        return ""
-    lo, hi = r.measured_top1_ci_low, r.measured_top1_ci_high
-    how = [] if is_missing(lo) or is_missing(hi) else [f"{lo:.1f}–{hi:.1f}"]
-    how.append(f"n={int(r.measured_top1_n)}" if not is_missing(r.measured_top1_n) else "n not recorded")
-    return f'{r.measured_top1:.1f} ({", ".join(how)})<br><span class="muted">{esc(r.measured_top1_cell)}</span>'
-
-
-def _nlp_html(nlp: pd.DataFrame) -> str:
-    if nlp.empty:
-        return ("<p>This run has no pair of text cells (a distilled or int8 model and BERT-base fp32 on the same "
-                "target and workload) to compare with the published speedups.</p>")
-    rows = [[esc(r.claim), esc(r.published_speedup), esc(r.published_hardware), esc(r.measured_model),
-             esc(r.target), esc(r.hardware), esc(r.workload), num(r.measured_speedup, "{:.2f}×"),
-             f"{num(r.ci_low, '{:.2f}')}–{num(r.ci_high, '{:.2f}')}", esc(r.verdict)] for r in nlp.itertuples()]
-    return table(["published claim", "published speedup", "published hardware", "measured here", "target",
-                  "this run's hardware", "workload", "measured speedup vs BERT-base fp32", "95% CI", "verdict"],
-                 rows, left=7)
+        cost = cost_figure(fig, pts)
+        hw = hardware_figure(fig, pts, ok)
+        figs[fig], unlabelled[fig] = (cost, hw[0] if hw else None), hw[1] if hw else []
+    return {"figures": figs, "unlabelled": unlabelled, "rvm": reported_vs_measured(ok),
+            "nlp": nlp_speedups(ok, manifest)}
 
 
 def render_section(parts: dict) -> str:
@@ -670,19 +702,22 @@ def render_section(parts: dict) -> str:
         out.append(f"<h3>{esc(reference.FIGURES[fig])}</h3>")
         out.append(f'<div class="figure">{cost_svg}</div>')
         if hw_svg:
-            out.append(f'<div class="figure">{hw_svg}</div>')
+            out.append(f'<div class="figure">{hw_svg}</div>' + unlabelled_html(parts.get("unlabelled", {}).get(fig, [])))
         else:
             out.append('<p class="note">No architecture of this figure ran in this run: no hardware axes.</p>')
     out.append("<h3>Reported vs measured</h3>")
-    out.append('<p class="note">Ratio = measured / published. Parameters and MACs are counted on the graph that ran '
+    out.append('<p class="note">One row per published point. Each quantity reads published → measured, then '
+               "×ratio (measured / published). Parameters and MACs are counted on the graph that ran "
                "(MACs: matmuls, convolutions and attention; 1 MAC = 2 FLOPs); size is the serialized weight file "
-               "of that runtime's format. Published sizes marked derived are params × bits / 8.</p>")
-    out.append(_rvm_html(parts["rvm"]))
+               "of each runtime's format, one line per format. Published sizes marked derived are params × bits / 8. "
+               "Open an explanation for the whole of it; every line is also in reported_vs_measured.csv "
+               "(<code>bench survey</code>).</p>")
+    out.append(rvm_html(parts["rvm"]))
     out.append("<h3>NLP: published speedups against this run's</h3>")
     out.append('<p class="note">A speedup holds only on the machine and software that produced it: each row names '
                "both. Measured speedups are BERT-base fp32's median over the model's median on the same target and "
                "workload, with a bootstrap interval (bench.measure.stats.compare).</p>")
-    out.append(_nlp_html(parts["nlp"]))
+    out.append(nlp_html(parts["nlp"]))
     return "".join(out)
 
 
@@ -708,8 +743,10 @@ def write_survey(run_dir: Path, out_dir: Path) -> Path:
     parts["rvm"].to_csv(out_dir / "reported_vs_measured.csv", index=False)
     parts["nlp"].to_csv(out_dir / "nlp_speedups.csv", index=False)
     title = f"Survey figures: {manifest.get('suite_name', '?')} ({manifest.get('run_id', '?')})"
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
-            f"<style>{CSS}</style></head><body><h1>{esc(title)}</h1>{render_section(parts)}</body></html>")
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{csp()}"><title>{esc(title)}</title>'
+            f"<style>{CSS}</style></head><body><h1>{esc(title)}</h1>{render_section(parts)}<script>{JS}</script>"
+            "</body></html>")
     path = out_dir / "survey.html"
     path.write_text(page, encoding="utf-8")
     return path

@@ -4,6 +4,9 @@ target pays for it, and only when it is planned on this host."""
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -37,8 +40,27 @@ def ort_configure(target, opts: OrtOptions) -> dict:
     return {}
 
 
+def cuda_problem() -> str:
+    """Why this machine cannot run a `device: cuda` cell ("" when it may), without importing torch or
+    touching the driver: the planner runs before the fork server, which must find CUDA uninitialised.
+    Without this every cuda cell was planned on a CPU machine and failed in its first call."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU from this process"
+    if not (Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidiactl").exists()
+            or shutil.which("nvidia-smi")):
+        return ("this machine has no NVIDIA GPU driver (no /proc/driver/nvidia, /dev/nvidiactl or nvidia-smi): "
+                "device cuda cannot run here")
+    return ""
+
+
+def torch_unavailable(target, opts) -> str:
+    return cuda_problem() if target.device == "cuda" else ""
+
+
 def ort_unavailable(target, opts) -> str:
-    return provider_problem(target, available_providers())
+    # The build's providers first: a CPU-only onnxruntime is the reason to name even on a GPU machine.
+    return provider_problem(target, available_providers()) or (cuda_problem() if target.device == "cuda" else "")
 
 
 def edge_configure(target, opts: EdgeOptions) -> dict:
@@ -63,4 +85,4 @@ RUNTIMES.add(RuntimeSpec("onnxruntime-edge", accepts="onnx", devices=("cpu",), i
                                      "projection onto the profile's hardware",
                          options=EdgeOptions, configure=edge_configure, unavailable=edge_unavailable))
 RUNTIMES.add(RuntimeSpec("torch", accepts="torch", devices=("cpu", "cuda"), impl="bench.runtime.torch_rt:bind_torch",
-                         description="PyTorch eager mode"))
+                         description="PyTorch eager mode", unavailable=torch_unavailable))

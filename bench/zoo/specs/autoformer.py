@@ -53,7 +53,8 @@ def _autoformer(name: str, reference: str, size: int = 224):
                          config=dict(reference=reference, dim=d, depth=len(layers), heads=list(cfg["num_heads"]),
                                      mlp_ratio=list(cfg["mlp_ratio"]), head_dim=HEAD_DIM,
                                      relative_position=True, global_pool=True,
-                                     source="AutoFormer experiments/subnet YAMLs, model/supernet_transformer.py")))
+                                     source="AutoFormer experiments/subnet YAMLs, model/supernet_transformer.py",
+                                     patch=PATCH, fixed_size=True)))  # pos_embed of (size/16)^2 + 1 tokens
 
 
 _autoformer("autoformer-t", "AutoFormer-T")

@@ -52,7 +52,8 @@ def _t2t_vit(name: str, reference: str, *, dim: int, depth: int, heads: int, mlp
                          build_args=dict(embed_dim=dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio, img_size=size),
                          description=f"{reference}, Performer T2T module, 224x224 (Yuan et al., 2021)",
                          config=dict(reference=reference, dim=dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio,
-                                     tokens_type="performer", source="yitu-opensource/T2T-ViT models/t2t_vit.py")))
+                                     tokens_type="performer", source="yitu-opensource/T2T-ViT models/t2t_vit.py",
+                                     patch=16, fixed_size=True)))  # soft splits 4x2x2; pos_embed of (size/16)^2 + 1
 
 
 _t2t_vit("t2t-vit-7", "T2T-ViT-7", dim=256, depth=7, heads=4, mlp_ratio=2.0)

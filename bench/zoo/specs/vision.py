@@ -26,7 +26,9 @@ def vit(name, timm_name, *, dim, depth, heads, mlp_ratio=4, patch=16, classes=10
     MODELS.add(ModelSpec(name, "vit", "vision", "bench.zoo.vision:timm_model", params, macs,
                          build_args=dict(timm_name=timm_name, num_classes=classes), default_size=size,
                          description=description, teacher=teacher,
-                         config=dict(timm=timm_name, dim=dim, depth=depth, heads=heads)))
+                         config=dict(timm=timm_name, dim=dim, depth=depth, heads=heads,
+                                     # timm checks the input is `size` (strict_img_size): the plan skips others
+                                     patch=patch, fixed_size=True)))
 
 
 vit("deit-ti", "deit_tiny_patch16_224", dim=192, depth=12, heads=3,

@@ -19,6 +19,10 @@ from bench.reference import published_cost
 from bench.zoo.base import MODELS, ModelSpec, Workload
 from bench.zoo.specs.vision import vit
 
+# Built for one resolution: another fails in the first call (measured at 100, 240 and 256: Swin's
+# strict patch embedding, LeViT's and EfficientFormer's attention biases). The plan skips such sizes.
+FIXED_SIZE = {"swin-t", "levit-128s", "levit-128", "levit-256", "efficientformer-l1", "efficientformer-l3"}
+
 
 def _published(name: str, timm_name: str, family: str, reference: str, *, size: int, description: str):
     def params():
@@ -32,7 +36,8 @@ def _published(name: str, timm_name: str, family: str, reference: str, *, size: 
 
     MODELS.add(ModelSpec(name, family, "vision", "bench.zoo.vision:timm_model", params, macs,
                          build_args=dict(timm_name=timm_name), default_size=size, description=description,
-                         config=dict(timm=timm_name, cost_source="published", reference=reference)))
+                         config=dict(timm=timm_name, cost_source="published", reference=reference,
+                                     **({"fixed_size": True} if name in FIXED_SIZE else {}))))
 
 
 vit("vit-s", "vit_small_patch16_224", dim=384, depth=12, heads=6,
