@@ -505,7 +505,9 @@ def _same_cell(suite: Suite, targets: list[Target], cell_id: str, a: tuple, b: t
                      "list each combination once.")
 
 
-def expand(suite: Suite) -> Plan:
+def expand(suite: Suite, require_runnable: bool = True) -> Plan:
+    """The suite's cells, each planned or skipped with its reason. A run needs at least one runnable
+    cell (`require_runnable`); `bench plan` shows a plan of skips too (a GPU suite on a laptop)."""
     plan = Plan(suite)
     default_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     targets = distinct_targets([t if t.threads else t.model_copy(update={"threads": default_threads})
@@ -535,7 +537,7 @@ def expand(suite: Suite) -> Plan:
                     plan.cells.append(cell)
     if not plan.cells:
         raise UserError(f"Suite {show(suite.name)} expands to no cells: every combination was excluded.")
-    if not plan.runnable:
+    if require_runnable and not plan.runnable:
         raise UserError(f"Suite {show(suite.name)} has no runnable cell; every combination was skipped "
                         f"(first reason: {plan.skipped[0].reason}).")
     return plan

@@ -217,3 +217,30 @@ def test_accuracy_harmless_is_unchanged_and_destructive_is_a_significant_drop(cl
     manifest = json.loads((tmp_path / "res" / "acc" / "manifest.json").read_text())
     assert manifest["models"]["cls"]["sha256"] == base["weights_sha256"]
     assert np.isfinite(base["latency_ms_p50"])
+
+
+def test_a_causal_lm_measures_perplexity_on_a_text_file(tmp_path):
+    lm = um.tiny_gpt2(tmp_path / "gpt")
+    (tmp_path / "text.txt").write_text(" ".join(s for s, _ in um.sentences(200, 3)))
+    p = plan(tmp_path, f"[{{name: lm, hf: {str(lm)!r}}}]", extra="evaluation: {data: text.txt}\n"
+             ).suite  # decoders plan prompt + new tokens: use a small workload
+    from bench.suite import expand
+
+    p.workloads.seq_lens, p.workloads.new_tokens = [16], [4]
+    (cell,) = expand(p).runnable
+    r = run(cell, tmp_path)
+    assert r["accuracy_metric"] == "perplexity" and r["accuracy_n"] >= 50
+    assert 1 < r["accuracy"] < 1e4 and r["accuracy_ci_low"] <= r["accuracy"] <= r["accuracy_ci_high"]
+    assert r["accuracy_verdict"] == "no significant change" and r["accuracy_test"] == "paired-bootstrap"
+
+
+def test_an_image_classifier_is_evaluated_on_an_image_folder(tmp_path):
+    ckpt = um.tiny_vit_checkpoint(tmp_path / "vit.pth")
+    um.image_folder(tmp_path / "images", classes=10, per_class=3)
+    p = plan(tmp_path, f"[{{name: v, timm: test_vit, checkpoint: {str(ckpt)!r}, num_classes: 10}}]",
+             extra="evaluation: {data: images}\n")
+    (cell,) = p.runnable
+    r = run(cell, tmp_path)
+    assert r["accuracy_metric"] == "accuracy" and r["accuracy_n"] == 30 and 0 <= r["accuracy"] <= 1
+    assert r["accuracy_metrics"]["top5"] is not None  # ten classes: top-5 is reported
+    assert r["accuracy_verdict"] == "no significant change" and r["accuracy_p_value"] == 1.0

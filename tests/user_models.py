@@ -136,3 +136,27 @@ def onnx_export(model_dir: Path, out: Path) -> Path:
                       input_names=["input_ids", "attention_mask"], output_names=["output"], opset_version=17,
                       dynamo=False, dynamic_axes={"input_ids": {0: "batch"}, "attention_mask": {0: "batch"}})
     return out
+
+
+def tiny_gpt2(path: Path) -> Path:
+    """A 2-layer GPT-2 over the small vocabulary, with a tokenizer: a causal LM a suite can bring."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tok = _tokenizer(path)
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=len(VOCAB), n_embd=32, n_layer=2, n_head=4, n_positions=64)).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def image_folder(root: Path, classes: int, per_class: int, size: int = 32) -> Path:
+    """Random RGB images, one folder per class (torchvision's ImageFolder layout)."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        (root / f"class{c:02d}").mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(root / f"class{c:02d}" / f"{i}.png")
+    return root

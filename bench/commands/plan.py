@@ -5,10 +5,10 @@ from __future__ import annotations
 from bench.commands import Command
 
 
-def expand_suite(suite_path: str):
+def expand_suite(suite_path: str, require_runnable: bool = True):
     from bench.suite import expand, load_suite
 
-    return expand(load_suite(suite_path))
+    return expand(load_suite(suite_path), require_runnable)
 
 
 class Plan(Command):
@@ -22,7 +22,7 @@ class Plan(Command):
         from rich.console import Console
         from rich.table import Table
 
-        plan = expand_suite(args.suite)
+        plan = expand_suite(args.suite, require_runnable=False)
         console = Console(width=max(Console().width, 140))
         table = Table(title=f"Suite {plan.suite.name}: {len(plan.runnable)} cells to run, "
                             f"{len(plan.skipped)} skipped, {len(plan.excluded)} excluded")
@@ -40,4 +40,7 @@ class Plan(Command):
                           f"for {len(plan.runnable)} cells (warm-up, sampling, and the 1 s energy window on GPU "
                           "cells). Starting, building and exporting cells come on top: a run's report and "
                           "`bench summary` say how much.", markup=False, highlight=False)
+        else:
+            console.print("No cell of this suite can run on this machine (every one is skipped, reasons above); "
+                          "`bench run` would refuse it here.", markup=False, highlight=False)
         return 0

