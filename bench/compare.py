@@ -28,11 +28,20 @@ ENV_KEYS = ["host", "cpu_model", "cpu_count", "platform", "python", "git_commit"
             "nvidia_driver", "cuda_visible_devices"]
 
 
+def hardware_key(*envs: dict) -> str:
+    """The environment field that names the hardware runs are timed on: the GPU model when any of
+    them has one, else the CPU model. `bench compare` gates only within it; `bench history` keeps
+    one series per value of it."""
+    from bench.report.format import is_missing
+
+    return "gpu" if any(not is_missing(e.get("gpu")) for e in envs) else "cpu_model"
+
+
 def hardware_change(ea: dict, eb: dict) -> str:
     """What hardware differs between two runs' environments ("" when it is the same, or unknown)."""
     from bench.report.format import is_missing
 
-    key = "gpu" if not (is_missing(ea.get("gpu")) and is_missing(eb.get("gpu"))) else "cpu_model"
+    key = hardware_key(ea, eb)
     va, vb = ea.get(key), eb.get(key)
     if is_missing(va) or is_missing(vb):  # a run from before the field: nothing to judge by
         return ""

@@ -1,4 +1,8 @@
-"""`bench export RUN_DIR --format pytest-benchmark|csv -o FILE`.
+"""`bench export RUN_DIR --format pytest-benchmark|csv|openmetrics|mlflow -o OUT`.
+
+The formats meet the tools analysts already run: pytest-benchmark's JSON (below), CSV, an
+OpenMetrics / Prometheus text file (bench/export_openmetrics.py) and a local MLflow store
+(bench/export_mlflow.py; MLflow is the optional extra `[mlflow]`).
 
 The pytest-benchmark format (pytest-benchmark 5.x `--benchmark-json` output) lets its own
 `pytest-benchmark compare`, and dashboards built on it, read a run: one benchmark per finished cell
@@ -116,8 +120,18 @@ def export(run_dir: Path, fmt: str, out: Path) -> int:
         print(f"warning: {len(why)} record file(s) skipped, not exported: "
               + "; ".join(f"{k} ({v})" for k, v in why.items()), file=sys.stderr)
     out = Path(out)
+    if fmt == "mlflow":  # a folder, made if absent
+        from bench.export_mlflow import to_mlflow
+
+        return to_mlflow(run, out)
     if out.parent and not out.parent.exists():
         raise UserError(f"The folder of the output file {str(out)!r} does not exist.")
+    if fmt == "openmetrics":
+        from bench.export_openmetrics import to_openmetrics
+
+        text, n = to_openmetrics(run)
+        out.write_text(text, encoding="utf-8")
+        return n
     if fmt == "csv":
         out.write_text(records_csv(run.df), encoding="utf-8")
         return len(run.df)

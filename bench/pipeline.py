@@ -12,6 +12,7 @@ What each phase may touch:
   graph of the shape that runs (after structural steps, before numeric ones or an export).
 - bind: the runtime and the target; nothing measured yet.
 - measure: the session, the modality's timed loop, the probe (memory, energy, GPU state).
+- profile (when the suite asks): a short profiled pass after the timed one (bench.profile).
 - annotate: what the record already holds (noise, roofline, energy, runtime labels).
 Each phase returns what it found; only `run` assembles the typed record (bench.record).
 """
@@ -22,7 +23,7 @@ import io
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,9 +200,18 @@ def measure(prep: Prepared, opt: Optimized, session, probe, phases: PhaseTimer) 
     fields = prep.modality.fidelity(out, prep.reference, prep.inputs)
     fields["first_call_s"] = phases.seconds["first_call"]
     probe.before_timing()
-    with phases("timing"), contention.Window(cell.measure.contention_threshold) as window:
+    hw = nullcontext()
+    if cell.measure.profile:  # hardware counters over the timed window, where perf can read them
+        from bench.profile.perf import PerfWindow
+
+        hw = PerfWindow()
+    with hw, phases("timing"), contention.Window(cell.measure.contention_threshold) as window:
         timing, extra = prep.modality.measure(prep.spec, opt.artifact, session, prep.inputs, cell.workload,
                                               timer_settings(cell.measure), cell.target.device, probe, prep.reference)
+    if cell.measure.profile:
+        from bench.profile.perf import calls_in_window
+
+        fields.update(hw.fields(calls_in_window(timing)))
     fields.update(extra)
     fields.update(summarize(timing.samples_ms))
     fields.update(latency_samples_ms=[round(x, 6) for x in timing.samples_ms], timing_target_met=timing.target_met,
@@ -277,6 +287,11 @@ def run(cell, cache: Path, scratch: Path, t_start: float | None = None) -> dict:
 
         with phases("evaluate"):
             rec.update(evaluate(prep, opt, session))
+    if cell.measure.profile:  # a separate profiled pass, after timing and the memory peaks (bench.profile)
+        from bench.profile.phase import profile
+
+        with phases("profile"):
+            rec.update(profile(prep, opt, session, rec.flat(), cache.parent))
     rec.update(annotate(prep, opt, probe, rec.flat(), out, phases))
     rec.update({"build_s": phases.seconds["build"], "optimize_s": phases.seconds["optimize"],
                 "session_s": phases.seconds["session"], "step_s": opt.step_s, "phase_s": phases.seconds,

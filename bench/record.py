@@ -2,7 +2,8 @@
 
 A record used to be a dict that eight places wrote keys into; a typo made a new column and a
 missing key went unnoticed. Here each part of a cell's measurement has a section with named,
-typed fields (identity, static, timing, memory, energy, roofline, fidelity, cost, state, decode),
+typed fields (identity, static, timing, memory, energy, roofline, fidelity, cost, state, decode,
+profile),
 and `CellRecord.flat()` is the only place sections become the flat columns that the JSON record
 files, Parquet, CSV and every reader use. Column names are unchanged from the untyped record.
 
@@ -271,10 +272,41 @@ class Decode(Section):
     greedy_token_agreement: float | None = None
 
 
+class Profile(Section):
+    """The profiled pass after timing (bench.profile, docs/profiling.md): where the time went, per
+    category of the one operator taxonomy, and the hardware counters of the timed window. The rows
+    themselves are in `profile_file` (Parquet) and the timeline in `trace_file` (Chrome trace),
+    both relative to the run directory."""
+
+    profile_status: str | None = None  # ok | failed (unset when the cell was not profiled)
+    profile_error: str | None = None  # why the profile failed; the cell's timing stands
+    profile_tool: str | None = None
+    profile_calls: int | None = None  # calls in the profiled pass, after its warm-up call
+    profile_call_ms: float | None = None  # their mean wall time, profiler included
+    profile_overhead_ratio: float | None = None  # profile_call_ms over the timed median (decoders: over TTFT)
+    profile_basis: str | None = None  # op (torch CPU operators) | kernel (GPU kernels) | node (ORT nodes)
+    profile_op_ms: float | None = None  # the breakdown's total per inference
+    profile_category_ms: dict[str, float] | None = None
+    profile_category_share: dict[str, float] | None = None
+    profile_top_ops: list[dict[str, Json]] | None = None
+    profile_other_ops: list[str] | None = None  # ops the taxonomy does not know, by name
+    profile_category_flops: dict[str, float] | None = None  # counted (2 x MACs) or estimated, per inference
+    profile_category_bytes: dict[str, float] | None = None
+    profile_file: str | None = None
+    trace_file: str | None = None
+    hw_ipc: float | None = None
+    hw_instructions_per_inference: float | None = None
+    hw_cycles_per_inference: float | None = None
+    hw_cache_misses_per_inference: float | None = None
+    hw_llc_misses_per_inference: float | None = None
+    hw_counters_note: str | None = None  # what was counted, or why nothing was
+
+
 SECTIONS: dict[str, type[Section]] = {
     "identity": Identity, "static": Static, "weights": Weights, "timing": Timing, "contention": Contention,
     "memory": Memory, "energy": Energy,
     "roofline": Roofline, "fidelity": Fidelity, "accuracy": Accuracy, "cost": Cost, "state": State, "decode": Decode,
+    "profile": Profile,
 }
 OPEN_SECTIONS = ("steps", "runtime")  # fields declared by the optimization or runtime that adds them
 SECTION_OF: dict[str, str] = {f: name for name, cls in SECTIONS.items() for f in cls.model_fields}
@@ -295,6 +327,7 @@ class CellRecord(BaseModel):
     cost: Cost = Field(default_factory=Cost)
     state: State = Field(default_factory=State)
     decode: Decode = Field(default_factory=Decode)
+    profile: Profile = Field(default_factory=Profile)
     steps: dict[str, Json] = Field(default_factory=dict)
     runtime: dict[str, Json] = Field(default_factory=dict)
 
@@ -349,6 +382,9 @@ def read_record(rec: dict[str, Any]) -> dict[str, Any] | str:
     foreign record cannot crash a report, a comparison, an export or a resume."""
     if rec.get("status") not in STATUSES:
         return f"has status {str(rec.get('status'))[:40]!r}, not one of {', '.join(STATUSES)}"
+    huge = next((k for k, v in rec.items() if isinstance(v, int) and not -2**63 <= v < 2**63), None)
+    if huge is not None:  # no table or statistic can hold it; no measurement makes one
+        return f"has an integer too large for a 64-bit column at {huge}"
     try:
         typed = CellRecord.from_flat(rec).flat()
     except ValidationError as e:

@@ -192,7 +192,13 @@ class RunStore:
         df, _ = load_records(self.dir)
         if not df.empty:
             flat = flat_table(df)
-            atomic_write(self.dir / "records.parquet", lambda tmp: flat.to_parquet(tmp, index=False))
+            try:
+                atomic_write(self.dir / "records.parquet", lambda tmp: flat.to_parquet(tmp, index=False))
+            except (OverflowError, TypeError, ValueError) as e:  # pyarrow cannot type a column: the
+                # JSON records stay the source of truth; the table is a convenience, rebuilt next time
+                import sys
+
+                print(f"warning: records.parquet not updated ({type(e).__name__}: {str(e)[:200]})", file=sys.stderr)
             atomic_write(self.dir / "records.csv", lambda tmp: flat.to_csv(tmp, index=False))
 
     def finished_records(self) -> dict[str, dict]:

@@ -131,6 +131,8 @@ class Measure(BaseModel):
     contention_threshold: float = Field(default=CONTENDED_WAIT_SHARE, gt=0, le=1)
     retries: int = Field(default=2, ge=0, le=10)
     quiet_wait_s: float = Field(default=60.0, ge=0, le=3600)
+    # A short profiled pass after timing (operator breakdown, trace, hardware counters): docs/profiling.md.
+    profile: bool = False
 
     @field_validator("seed")
     @classmethod

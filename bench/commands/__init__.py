@@ -31,7 +31,20 @@ class Command:
 
 def all_commands() -> list[Command]:
     """In the order `bench --help` lists them: a run's life, then what reads a finished run."""
-    from bench.commands import compare, export, export_edge, import_, plan, report, run, summary, survey
+    from bench.commands import (
+        compare,
+        export,
+        export_edge,
+        history,
+        import_,
+        plan,
+        profile_diff,
+        report,
+        run,
+        summary,
+        survey,
+    )
 
-    return [plan.Plan(), run.Run(), report.Report(), compare.Compare(), export.Export(),
-            export_edge.ExportEdge(), import_.Import(), summary.Summary(), survey.Survey()]
+    return [plan.Plan(), run.Run(), report.Report(), compare.Compare(), history.History(), export.Export(),
+            export_edge.ExportEdge(), import_.Import(), summary.Summary(), survey.Survey(),
+            profile_diff.ProfileDiff()]

@@ -55,6 +55,9 @@ class Run(Command):
         p.add_argument("--strict", action="store_true",
                        help="exit with status 3 if any cell is still contended after its re-measurements")
         p.add_argument("--reports-dir", default=str(DEFAULT_REPORTS))
+        p.add_argument("--profile", action="store_true",
+                       help="after timing each cell, a short profiled pass: operator breakdown, trace, hardware "
+                            "counters (as `measure: {profile: true}`; docs/profiling.md)")
 
     def run(self, args) -> int:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -66,6 +69,8 @@ class Run(Command):
 
         if args.resume and (args.suite or args.run_id):
             raise UserError("--resume takes the run directory alone: the suite and run id come from its manifest.")
+        if args.resume and args.profile:
+            raise UserError("--profile starts a run; a resumed run profiles its cells as the run it resumes did.")
         if args.executor == "ray":
             from bench.ray_executor import require_ray
 
@@ -87,6 +92,9 @@ class Run(Command):
             if args.run_id is not None and not args.run_id.strip():
                 raise UserError("--run-id is empty: give the run a name, or leave the option out for the default.")
             plan = expand_suite(args.suite)
+            if args.profile:  # every cell, before the manifest records them (a resumed run keeps it)
+                for c in plan.cells:
+                    c.measure = c.measure.model_copy(update={"profile": True})
             run_id = args.run_id or f"{plan.suite.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
             suite_name, cells = plan.suite.name, plan.cells
             manifest = {

@@ -122,6 +122,108 @@ def count_macs(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> MacCo
     return counter.result
 
 
+# Quantized kernels the module-scoped counter also counts (a dynamic-int8 Linear does the float
+# Linear's multiply-accumulates). Kept out of FORMULAS: `count_macs` counts the float graph, and
+# its results must not change when a quantized module passes through it.
+QUANTIZED_FORMULAS = {}
+for _name in ("linear_dynamic", "linear_dynamic_fp16", "linear_relu_dynamic", "linear"):
+    _op = getattr(getattr(torch.ops, "quantized", None), _name, None)
+    if _op is not None:
+        QUANTIZED_FORMULAS[_op] = lambda args, out: _prod(args[0].shape) * int(
+            (out[0] if isinstance(out, (tuple, list)) else out).shape[-1])
+
+
+@dataclass
+class OpCount:
+    """One operator in one module, over one forward pass: what a profile row's MACs come from."""
+
+    module: str  # the innermost module running, by its name in `named_modules()` ("" for the model itself)
+    module_type: str
+    op: str  # the aten (or quantized) op's name, e.g. "addmm"
+    calls: int = 0
+    macs: int = 0
+    out_elements: int = 0  # output elements: what an elementwise op's work scales with
+    bytes: int = 0  # inputs and outputs, each once (0 for views, which move nothing)
+    counted: bool = False  # the op has a MAC formula
+
+
+def _nbytes(x) -> int:
+    if isinstance(x, torch.Tensor):
+        try:
+            return int(x.numel() * x.element_size())
+        except (RuntimeError, NotImplementedError):  # a packed or opaque tensor subclass
+            return 0
+    if isinstance(x, (list, tuple)):
+        return sum(_nbytes(v) for v in x)
+    return 0
+
+
+def _numel(x) -> int:
+    if isinstance(x, torch.Tensor):
+        return int(x.numel())
+    if isinstance(x, (list, tuple)):
+        return sum(_numel(v) for v in x)
+    return 0
+
+
+class _ModuleCounter(TorchDispatchMode):
+    """Every op the forward pass dispatches, tagged with the module that was running it."""
+
+    def __init__(self, where):
+        super().__init__()
+        self.where = where  # () -> (module name, module type)
+        self.ops: dict[tuple[str, str], OpCount] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        packet = func.overloadpacket
+        formula = FORMULAS.get(packet) or QUANTIZED_FORMULAS.get(packet)
+        module, module_type = self.where()
+        rec = self.ops.setdefault((module, packet.__name__), OpCount(module, module_type, packet.__name__))
+        rec.calls += 1
+        if formula is not None:
+            rec.macs += formula(args, out)
+            rec.counted = True
+        rec.out_elements += _numel(out[0] if isinstance(out, (tuple, list)) and out else out)  # not the saved stats
+        if not getattr(func, "is_view", False):
+            rec.bytes += sum(_nbytes(a) for a in args) + sum(_nbytes(v) for v in (kwargs or {}).values()) + _nbytes(out)
+        if packet in QUANTIZED_FORMULAS and len(args) > 1 and not isinstance(args[1], torch.Tensor):
+            # The weight is packed into an opaque object: K x N elements of int8 (fp16 for the fp16 variant).
+            y = out[0] if isinstance(out, (tuple, list)) else out
+            rec.bytes += int(args[0].shape[-1]) * int(y.shape[-1]) * (2 if "fp16" in packet.__name__ else 1)
+        return out
+
+
+def count_by_module(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> list[OpCount]:
+    """One forward pass, counted per (module, op): MACs where a formula applies, output elements
+    and bytes for every op. Forward hooks keep a stack of the modules running, so each op is
+    charged to the innermost one (its layer, in a profile)."""
+    names = {id(m): n for n, m in model.named_modules()}
+    stack: list[tuple[str, str]] = []
+
+    def leave(mod, args, out) -> None:  # a forward hook that returns something replaces the output
+        if stack:
+            stack.pop()
+
+    def enter(entry):
+        def hook(mod, args) -> None:
+            stack.append(entry)
+        return hook
+
+    handles = []
+    for m in model.modules():
+        handles.append(m.register_forward_pre_hook(enter((names.get(id(m), ""), type(m).__name__))))
+        handles.append(m.register_forward_hook(leave))
+    counter = _ModuleCounter(lambda: stack[-1] if stack else ("", type(model).__name__))
+    try:
+        with torch.no_grad(), counter:
+            model(**inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return list(counter.ops.values())
+
+
 def count_params(model: torch.nn.Module) -> int:
     """Unique parameters: ALBERT's shared layers count once, as in the papers."""
     seen: set[int] = set()

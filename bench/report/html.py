@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report import plots
+from bench.report import profile as profile_view
 from bench.report.analysis import BASELINE, MARK, speedups
 from bench.report.assets import CSS, JS, csp
 from bench.report.data import Run, flag, load_run, records_csv
@@ -451,7 +452,8 @@ def detail_section(run: Run) -> str:
         items.append(f'<details class="cell" id="cell-{esc(r["cell_id"])}"><summary>{esc(r["model"])} · '
                      f'{esc(r["optimization"])} · {esc(r["target"])} · {esc(r["workload"])} — '
                      f'p50 {num(r.get("latency_ms_p50"))} ms{noisy}</summary><div class="cols">'
-                     f'<div class="figure">{svg}</div>{table(["statistic", "value"], stats, left=1)}</div></details>')
+                     f'<div class="figure">{svg}</div>{table(["statistic", "value"], stats, left=1)}</div>'
+                     f'{profile_view.cell_detail(run, r)}</details>')
     if not items:
         return ""
     return ('<section id="detail"><h2>Per-cell detail</h2><p class="note">Open a cell for its latency '
@@ -535,9 +537,10 @@ def render(run_dir: Path) -> str:
     if (run.df["status"] == "ok").any() and run.ok["macs"].notna().any():
         sections.append('<section id="macs"><h2>Latency against MACs</h2>'
                         + _figure(plots.latency_vs_macs(run.df)) + "</section>")
+    sections.append(profile_view.profile_section(run, markers))
     sections.append(detail_section(run))
     nav_names = [("headline", "Headline"), ("overview", "Overview"), ("pareto", "Pareto"), ("speedup", "Speedups"), ("roofline", "Roofline"),
-                 ("survey", "Survey"), ("cells", "All cells"), ("macs", "MACs"), ("detail", "Per-cell detail")]
+                 ("survey", "Survey"), ("cells", "All cells"), ("macs", "MACs"), ("profile", "Where the time goes"), ("detail", "Per-cell detail")]
     body = "".join(sections)
     nav = " ".join(f'<a href="#{k}">{v}</a>' for k, v in nav_names if f'id="{k}"' in body)
     return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
