@@ -91,6 +91,7 @@ def test_every_reader_skips_and_names_what_is_damaged(tmp_path, capsys, damage):
         assert GOOD + ".json" in skipped_record_files(run)
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(field=st.sampled_from(["status", "latency_ms_p50", "n_samples", "latency_samples_ms", "model", "noisy",
                               "batch_size", "cosine_sim", "attempts"]),

@@ -62,6 +62,7 @@ def test_cell_record_has_noise_energy_roofline_and_state(write_suite, tmp_path):
     assert r["activation_bytes_estimate"] > 0
 
 
+@pytest.mark.slow
 def test_peaks_subprocess_measures_this_machine(tmp_path):
     from bench.measure import cell_metrics
 

@@ -411,6 +411,7 @@ measure: {warmup_iters: 2, warmup_s: 0.02, min_time_s: 0.05, max_time_s: 3, min_
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how, error", [
     ("raises", "RuntimeError: the profiler broke"),
     ("unsupported", "NoProfiler: no profiler for runtime 'torch': profiles are taken on onnxruntime, onnxruntime-edge"),
@@ -600,6 +601,7 @@ def test_profile_diff_refuses_what_it_cannot_attribute(tmp_path, capsys):
     assert main(["profile-diff", str(tmp_path / "nowhere")]) == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keep_parquet", [True, False])
 def test_report_shows_breakdowns_attributions_and_escapes(tmp_path, keep_parquet):
     from bench.report.html import render
@@ -614,6 +616,7 @@ def test_report_shows_breakdowns_attributions_and_escapes(tmp_path, keep_parquet
     assert "Operator categories on the roofline" in page
 
 
+@pytest.mark.slow
 def test_report_without_profiles_has_no_profile_section(tmp_path):
     from bench.report.html import render
     from tests.fixture_runs import make_records, write_run
