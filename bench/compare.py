@@ -53,6 +53,7 @@ class Comparison:
     a: Run
     b: Run
     rows: list[dict] = field(default_factory=list)      # matched cells with samples on both sides
+    rates: list[dict] = field(default_factory=list)     # matched cells with a sustained server rate on both sides
     only_a: list[str] = field(default_factory=list)
     only_b: list[str] = field(default_factory=list)
     not_comparable: list[dict] = field(default_factory=list)  # matched, but not ok or without samples
@@ -104,6 +105,7 @@ def compare_runs(run_a: Path, run_b: Path) -> Comparison:
                          "verdict": verdict, "n_a": int(sa.size), "n_b": int(sb.size),
                          "noisy": flag(x.get("noisy")) or flag(y.get("noisy")),
                          "contended": flag(x.get("contended")) or flag(y.get("contended"))})
+    cmp.rates = compare_rates(ra, rb)
     ea, eb = a.manifest.get("environment") or {}, b.manifest.get("environment") or {}
     for k in ENV_KEYS:
         if str(ea.get(k)) != str(eb.get(k)) and not (is_missing(ea.get(k)) and is_missing(eb.get(k))):
@@ -114,6 +116,28 @@ def compare_runs(run_a: Path, run_b: Path) -> Comparison:
         if pa.get(k) != pb.get(k):
             cmp.env_diff.append((f"package {k}", str(pa.get(k)), str(pb.get(k))))
     return cmp
+
+
+def _interval(iv: tuple[float, float]) -> str:
+    return f"{iv[0]:.4g}-{iv[1]:.4g}" if math.isfinite(iv[1]) else f"at least {iv[0]:.4g}"
+
+
+def compare_rates(ra, rb) -> list[dict]:
+    """Sustained server rates of matched cells as intervals (from the last rate that met the bound to
+    the first that did not): B sustains more or less only when the two intervals do not overlap."""
+    from bench.report.scenarios import rate_interval
+
+    out = []
+    for cid in sorted(set(ra.index) & set(rb.index)):
+        if "server_max_rate_qps" not in ra.columns or "server_max_rate_qps" not in rb.columns:
+            break
+        ia, ib = rate_interval(ra.loc[cid]), rate_interval(rb.loc[cid])
+        if ia is None or ib is None:
+            continue
+        verdict = ("B sustains more" if ib[0] > ia[1] else "B sustains less" if ib[1] < ia[0]
+                   else "no clear difference")
+        out.append({"cell_id": cid, "a": ia, "b": ib, "ratio": ib[0] / ia[0] if ia[0] else math.nan, "verdict": verdict})
+    return out
 
 
 def text_table(cmp: Comparison) -> str:
@@ -136,6 +160,9 @@ def text_table(cmp: Comparison) -> str:
         lines.append(f"only in A: {cid}")
     for cid in cmp.only_b:
         lines.append(f"only in B: {cid}")
+    for r in cmp.rates:
+        lines.append(f"server rate {r['cell_id']}: A {_interval(r['a'])}/s, B {_interval(r['b'])}/s "
+                     f"(B/A {r['ratio']:.3f}): {r['verdict']}")
     for k, va, vb in cmp.env_diff:
         lines.append(f"environment differs: {k}: A {va} | B {vb}")
     return "\n".join(lines)
@@ -175,6 +202,11 @@ def render_html(cmp: Comparison, pct: float | None = None) -> str:
             '<section id="changes"><h2>Changes</h2>' + _figure(plots.forest_plot(sorted(cmp.rows, key=lambda r: -r["change_pct"])))
             + table(["cell", "model", "optimization", "target", "A p50 ms", "B p50 ms", "B/A", "95% CI", "change",
                       "verdict"], rows, left=4, tid="compare-table", filterable=True) + "</section>"
+            + (('<section id="rates"><h2>Sustained server rates</h2><p class="note">Each rate is an interval: from the '
+                "highest rate that met the p99 bound to the lowest that did not. B is called higher or lower only "
+                "when the intervals do not overlap.</p>" + table(["cell", "A queries/s", "B queries/s", "B/A", "verdict"],
+                [[T(r["cell_id"]), T(_interval(r["a"])), T(_interval(r["b"])), N(r["ratio"], "{:.3f}"), T(r["verdict"])]
+                 for r in cmp.rates], left=1) + "</section>") if cmp.rates else "")
             + '<section id="unmatched"><h2>Not compared</h2>'
             + (table(["cell", "why"], missing, left=2) if missing else "<p>Every cell matched.</p>") + "</section>"
             + f'<section id="environment"><h2>Environment differences</h2>{env}</section>')

@@ -287,6 +287,11 @@ def run(cell, cache: Path, scratch: Path, t_start: float | None = None) -> dict:
 
         with phases("evaluate"):
             rec.update(evaluate(prep, opt, session))
+    if cell.scenarios:  # offline and server, on the same built artifact, after single-stream timing
+        from bench.scenarios.run import run_scenarios
+
+        with phases("scenarios"):
+            rec.update(run_scenarios(prep, opt, session, rec.flat(), probe))
     if cell.measure.profile:  # a separate profiled pass, after timing and the memory peaks (bench.profile)
         from bench.profile.phase import profile
 

@@ -214,6 +214,34 @@ class Accuracy(Section):
     accuracy_note: str | None = None  # why a cell has no measured accuracy
 
 
+class Scenarios(Section):
+    """The offline and server scenarios (bench/scenarios, docs/scenarios.md); single-stream is Timing."""
+
+    scenarios_run: list[str] | None = None
+    offline_sweep: list[dict[str, Json]] | None = None  # per batch size: p50, items/s with its interval
+    offline_best_batch: int | None = None
+    offline_items_per_s: float | None = None
+    offline_items_per_s_ci: list[float] | None = None
+    offline_energy_j_per_item: float | None = None
+    offline_energy_source: str | None = None
+    offline_note: str | None = None
+    server_p99_bound_ms: float | None = None
+    server_max_batch: int | None = None
+    server_max_wait_ms: float | None = None
+    server_min_queries_p99: int | None = None
+    server_curve: list[dict[str, Json]] | None = None  # per rate tried: achieved, percentiles, queueing
+    server_max_rate_qps: float | None = None  # the highest rate tried whose p99 met the bound
+    server_rate_bracket: list[float | None] | None = None  # [that rate, the lowest that failed]
+    server_at_max: dict[str, Json] | None = None
+    server_p99_supported: bool | None = None
+    server_goodput_rps: float | None = None  # decoders: requests/s meeting both TTFT and TPOT bounds
+    server_ttft_bound_ms: float | None = None
+    server_tpot_bound_ms: float | None = None
+    server_energy_j_per_query: float | None = None
+    server_energy_source: str | None = None
+    server_note: str | None = None
+
+
 class Cost(Section):
     """Where the cell's own time went: cold-start phases, steps, and what the runner saw."""
 
@@ -305,7 +333,7 @@ class Profile(Section):
 SECTIONS: dict[str, type[Section]] = {
     "identity": Identity, "static": Static, "weights": Weights, "timing": Timing, "contention": Contention,
     "memory": Memory, "energy": Energy,
-    "roofline": Roofline, "fidelity": Fidelity, "accuracy": Accuracy, "cost": Cost, "state": State, "decode": Decode,
+    "roofline": Roofline, "fidelity": Fidelity, "accuracy": Accuracy, "scenarios": Scenarios, "cost": Cost, "state": State, "decode": Decode,
     "profile": Profile,
 }
 OPEN_SECTIONS = ("steps", "runtime")  # fields declared by the optimization or runtime that adds them
@@ -324,6 +352,7 @@ class CellRecord(BaseModel):
     roofline: Roofline = Field(default_factory=Roofline)
     fidelity: Fidelity = Field(default_factory=Fidelity)
     accuracy: Accuracy = Field(default_factory=Accuracy)
+    scenarios: Scenarios = Field(default_factory=Scenarios)
     cost: Cost = Field(default_factory=Cost)
     state: State = Field(default_factory=State)
     decode: Decode = Field(default_factory=Decode)

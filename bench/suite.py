@@ -36,6 +36,7 @@ from bench.optimize import OPTIMIZATIONS
 from bench.optimize.base import CONVERSIONS
 from bench.registry import clip, show
 from bench.runtime import RUNTIMES
+from bench.scenarios.settings import OfflineSettings, Scenario, ServerSettings
 from bench.zoo import MODELS, Workload
 from bench.zoo.user import ModelDecl, declare, default_name, ensure_registered, parse_model_entry
 
@@ -185,6 +186,10 @@ class Suite(BaseModel):
     # 99% of fp32). The tolerance applies to measured accuracy, or to fidelity where none is measured.
     evaluation: dict[str, Any] | None = None
     accuracy_tolerance: float = Field(default=0.01, ge=0, lt=1)
+    # MLPerf-style scenarios every cell runs on its one built artifact (bench/scenarios, docs/scenarios.md).
+    scenarios: list[Scenario] = Field(default_factory=lambda: ["single-stream"], min_length=1)
+    offline: OfflineSettings = Field(default_factory=OfflineSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     suite_dir: str | None = Field(default=None, exclude=True)  # set by the loader: relative paths start here
 
     @field_validator("optimizations")
@@ -232,7 +237,19 @@ class Suite(BaseModel):
             if t.runtime not in RUNTIMES:
                 raise ValueError(RUNTIMES.unknown_message(t.runtime))
             self.targets[i] = _configure(RUNTIMES.get(t.runtime), t)
+        batched = sorted(set(self.scenarios) & {"offline", "server"})
+        for t in self.targets:
+            if batched and not RUNTIMES.get(t.runtime).batches:
+                raise ValueError(f"scenario {batched[0]} runs other batch sizes, and runtime {t.runtime} (target "
+                                 f"{show(t.label)}) cannot bind them: leave that target out of this suite, or the "
+                                 "scenario")
         return self
+
+
+def scenario_settings(suite: Suite) -> dict | None:
+    """What a cell needs of the suite's scenarios (None: single-stream only, as every cell is timed)."""
+    extra = [s for s in suite.scenarios if s != "single-stream"]
+    return {s: getattr(suite, s).model_dump() for s in extra} or None
 
 
 def check_evaluation(raw: dict, models: list[str], base: Path | None) -> dict:
@@ -280,6 +297,8 @@ class Cell:
     reason: str = ""
     evaluation: dict | None = None  # the suite's evaluation block (bench.evaluate.data.EvalSpec)
     suite_dir: str | None = None
+    # The scenarios past single-stream, with their settings: {"offline": {...}, "server": {...}}.
+    scenarios: dict | None = None
 
     @property
     def optimization(self) -> str:
@@ -301,7 +320,7 @@ class Cell:
             "target": self.target.model_dump(), "workload": vars(self.workload),
             "measure": self.measure.model_dump(), "status": self.status, "reason": self.reason,
             "model_declaration": MODELS.get(self.model).declaration if self.model in MODELS else None,
-            "evaluation": self.evaluation, "suite_dir": self.suite_dir,
+            "evaluation": self.evaluation, "suite_dir": self.suite_dir, "scenarios": self.scenarios,
         }
 
     @classmethod
@@ -311,7 +330,7 @@ class Cell:
                    target=Target(**d["target"]), workload=Workload(**d["workload"]),
                    measure=Measure(**d["measure"]), resolved=tuple(Step(**s) for s in d["resolved"]),
                    status=d["status"], reason=d["reason"], evaluation=d.get("evaluation"),
-                   suite_dir=d.get("suite_dir"))
+                   suite_dir=d.get("suite_dir"), scenarios=d.get("scenarios"))
 
 
 @dataclass
@@ -526,7 +545,7 @@ def expand(suite: Suite, require_runnable: bool = True) -> Plan:
             for ci, steps in enumerate(suite.optimizations):
                 for ti, target in enumerate(targets):
                     cell = Cell(model_name, steps, target, workload, suite.measure, evaluation=suite.evaluation,
-                                suite_dir=suite.suite_dir)
+                                suite_dir=suite.suite_dir, scenarios=scenario_settings(suite))
                     here = (mi, ci, ti, workload.label)
                     there = origin.setdefault(cell.cell_id, here)
                     if there != here:

@@ -188,6 +188,23 @@ class CellProbe:
                 "energy_window_s": seconds, "energy_window_calls": calls,
                 "energy_idle_w_subtracted": self.meter.idle_w if getattr(self.meter, "idle_subtracted", False) else None}
 
+    def device_spec(self):
+        """The device's specification (bench/hardware), by its reported name; None if unknown."""
+        try:
+            name = device_name(self.device)
+        except Exception:  # a name is a nicety; never fail a cell on it
+            name = None
+        return spec_for(self.device, name)
+
+    def tdp_w(self, threads: int | None) -> float | None:
+        """The power the TDP x time estimate uses: the device's TDP, a CPU's scaled to the threads used."""
+        spec = self.device_spec()
+        tdp = spec.tdp_w if spec else None
+        cores = spec.extra.get("cores") if spec else None
+        if tdp and spec.kind == "cpu" and cores and threads:
+            tdp = tdp * min(threads, cores) / cores
+        return tdp
+
     def derived(self, record: dict, *, items: int, item_unit: str, inputs, output,
                 noise_threshold_cv: float = DEFAULT_CV_THRESHOLD) -> dict:
         """Noise, roofline and energy fields from what the record already holds."""
@@ -196,11 +213,7 @@ class CellProbe:
         rec.update(noise_fields(samples, noise_threshold_cv))
         p50_s = record["latency_ms_p50"] / 1e3 if record.get("latency_ms_p50") else None
         threads = record.get("threads")
-        try:
-            name = device_name(self.device)
-        except Exception:  # a name is a nicety; never fail a cell on it
-            name = None
-        spec = spec_for(self.device, name)
+        spec = self.device_spec()
         dtype = energy.precision_dtype(record.get("precision"))
         bytes_moved = min_bytes_moved(record.get("weight_bytes"), inputs, output)
         rec["min_bytes_moved"] = bytes_moved
@@ -208,10 +221,7 @@ class CellProbe:
         rec.update(roofline_point(record.get("flops"), bytes_moved, p50_s, peak, bw, label))
         rec["roofline_dtype"] = dtype
 
-        tdp = spec.tdp_w if spec else None
-        cores = spec.extra.get("cores") if spec else None
-        if tdp and spec.kind == "cpu" and cores and threads:
-            tdp = tdp * min(threads, cores) / cores
+        tdp = self.tdp_w(threads)
         rec.update(energy.energy_fields(
             counter_j_per_call=record.get("energy_counter_j_per_call"),
             counter_source=record.get("energy_counter_source"),

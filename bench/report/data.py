@@ -24,6 +24,8 @@ OPTIONAL = [
     "roofline_device", "emulated", "projected_latency_ms", "stderr_tail", "top1_agreement",
     "accuracy", "accuracy_metric", "accuracy_delta_vs_fp32", "accuracy_verdict", "accuracy_note",
     "contended", "imprecise", "runq_wait_share", "latency_sample_t_s", "attempts", "attempt_kept",
+    "server_curve", "offline_sweep", "server_max_rate_qps", "server_rate_bracket", "offline_items_per_s",
+    "server_note", "server_p99_bound_ms",
 ]
 LIST_COLUMNS = ("latency_samples_ms", "latency_sample_t_s")
 

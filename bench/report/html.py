@@ -15,6 +15,7 @@ import pandas as pd
 
 from bench.report import plots
 from bench.report import profile as profile_view
+from bench.report import scenarios as scenarios_view
 from bench.report.analysis import BASELINE, MARK, speedups
 from bench.report.assets import CSS, JS, csp
 from bench.report.data import Run, flag, load_run, records_csv
@@ -533,13 +534,14 @@ def render(run_dir: Path) -> str:
     sp = speedups(run.ok, run.samples)
     title = f"Benchmark report: {run.manifest.get('suite_name', '?')}"
     sections = [headline_section(run, sp), overview_section(run), pareto_section(run, colors, markers), heatmap_section(sp),
-                roofline_section(run, colors, markers), survey_block(run), cells_section(run, sp)]
+                scenarios_view.section(run, colors, markers), roofline_section(run, colors, markers), survey_block(run),
+                cells_section(run, sp)]
     if (run.df["status"] == "ok").any() and run.ok["macs"].notna().any():
         sections.append('<section id="macs"><h2>Latency against MACs</h2>'
                         + _figure(plots.latency_vs_macs(run.df)) + "</section>")
     sections.append(profile_view.profile_section(run, markers))
     sections.append(detail_section(run))
-    nav_names = [("headline", "Headline"), ("overview", "Overview"), ("pareto", "Pareto"), ("speedup", "Speedups"), ("roofline", "Roofline"),
+    nav_names = [("headline", "Headline"), ("overview", "Overview"), ("pareto", "Pareto"), ("speedup", "Speedups"), ("scenarios", "Scenarios"), ("roofline", "Roofline"),
                  ("survey", "Survey"), ("cells", "All cells"), ("macs", "MACs"), ("profile", "Where the time goes"), ("detail", "Per-cell detail")]
     body = "".join(sections)
     nav = " ".join(f'<a href="#{k}">{v}</a>' for k, v in nav_names if f'id="{k}"' in body)

@@ -55,6 +55,9 @@ class RuntimeSpec:
     # target cannot run on this machine ("" when it can), and the planner records the cell as skipped.
     configure: Callable[[Any, BaseModel], dict] | None = None
     unavailable: Callable[[Any, BaseModel], str] | None = None
+    # Whether the runtime can bind inputs of other batch sizes than the cell's (the offline and
+    # server scenarios need it); an edge target runs a bundle's fixed inputs.
+    batches: bool = True
 
     def parse_options(self, raw: dict | None) -> BaseModel:
         return self.options(**(raw or {}))

@@ -83,6 +83,7 @@ RUNTIMES.add(RuntimeSpec("onnxruntime", accepts="onnx", devices=("cpu", "cuda"),
 RUNTIMES.add(RuntimeSpec("onnxruntime-edge", accepts="onnx", devices=("cpu",), impl="bench.runtime.ort_edge:bind_edge",
                          description="ONNX Runtime emulating an edge profile on this host, with a roofline "
                                      "projection onto the profile's hardware",
-                         options=EdgeOptions, configure=edge_configure, unavailable=edge_unavailable))
+                         options=EdgeOptions, configure=edge_configure, unavailable=edge_unavailable,
+                         batches=False))
 RUNTIMES.add(RuntimeSpec("torch", accepts="torch", devices=("cpu", "cuda"), impl="bench.runtime.torch_rt:bind_torch",
                          description="PyTorch eager mode", unavailable=torch_unavailable))

@@ -76,8 +76,14 @@ def offline(sessions: Sessions, batch_sizes: list[int], settings, tdp_w: float |
             "offline_energy_source": "tdp-x-time" if tdp_w else None}
 
 
+def queries_at(rate: float, cfg) -> int:
+    """Queries to offer at `rate`: `server.queries`, or what fits in `max_seconds_per_rate` at a low
+    rate (20 at least); a point with fewer than 459 says its p99 is not supported."""
+    return max(20, min(cfg.queries, int(rate * cfg.max_seconds_per_rate)))
+
+
 def _encoder_point(sessions: Sessions, cfg, rate: float, seed: int) -> dict:
-    n = cfg.queries
+    n = queries_at(rate, cfg)
     res = serve(lambda k: _call(sessions.at(k)), poisson_arrivals(rate, n, seed), cfg.max_batch,
                 cfg.max_wait_ms / 1e3, deadline_s=cfg.max_seconds_per_rate)
     lat = res.latencies_s * 1e3
@@ -119,6 +125,8 @@ def server(sessions: Sessions, cfg, single_stream_ms: float, tdp_w: float | None
         curve.append(p)
         return _meets(p, cfg.p99_bound_ms)
 
+    for k in range(1, cfg.max_batch + 1):  # bind and warm every batch size before anything is timed
+        _call(sessions.at(k))
     start = cfg.start_rate or 0.5 * 1e3 / single_stream_ms  # half the closed-loop rate: a safe first step
     lo, hi = search_rate(meets, start, rel_tol=cfg.rel_tol, max_steps=cfg.max_steps)
     at = max((p for p in curve if _meets(p, cfg.p99_bound_ms)), key=lambda p: p["rate"], default=None)
@@ -155,7 +163,7 @@ def decoder_server(prep, opt, cfg, tdp_w: float | None, seed: int) -> dict[str, 
         return list(zip(p.tolist(), t.tolist(), strict=True))
 
     def run_at(rate: float) -> dict:
-        reqs = requests(cfg.queries)
+        reqs = requests(queries_at(rate, cfg))
         order = iter(range(len(reqs)))
         timings: dict[int, tuple[float, float]] = {}
 
@@ -222,3 +230,37 @@ def _sync(device: str) -> None:
         import torch
 
         torch.cuda.synchronize()
+
+
+def run_scenarios(prep, opt, session, record: dict, probe) -> dict[str, Any]:
+    """The scenarios a cell's suite asked for past single-stream, as record fields."""
+    from bench.measure.timer import TimerSettings
+    from bench.runtime import RUNTIMES
+    from bench.scenarios.settings import OfflineSettings, ServerSettings
+
+    cell = prep.cell
+    asked = cell.scenarios or {}
+    tdp = probe.tdp_w(record.get("threads"))
+    seed = cell.measure.seed
+    out: dict[str, Any] = {"scenarios_run": ["single-stream", *asked]}
+    if prep.spec.modality == "decoder":
+        if "offline" in asked:
+            out["offline_note"] = ("not run for a decoder: its throughput is tokens_per_s at each workload batch size "
+                                   "(bench/measure/decode.py), and its server run below batches requests")
+        if "server" in asked:
+            out.update(decoder_server(prep, opt, ServerSettings(**asked["server"]), tdp, seed))
+        return out
+    sessions = Sessions(prep, opt, RUNTIMES.get(cell.target.runtime))
+    sessions._by_batch[cell.workload.batch_size] = session  # the cell's own, already bound
+    if "offline" in asked:
+        m = cell.measure
+        short = TimerSettings(warmup_iters=2, warmup_s=0.1, min_time_s=min(m.min_time_s, 0.5),
+                              max_time_s=min(m.max_time_s, 2.0), min_samples=min(m.min_samples, 10),
+                              target_rel_ci=max(m.target_rel_ci, 0.05))
+        out.update(offline(sessions, OfflineSettings(**asked["offline"]).batch_sizes, short, tdp))
+    if "server" in asked:
+        single = record.get("latency_ms_p50") or 0.0
+        if cell.workload.batch_size != 1:  # a query is one item: the single-stream figure is per batch
+            single = single / cell.workload.batch_size
+        out.update(server(sessions, ServerSettings(**asked["server"]), single, tdp, seed))
+    return out

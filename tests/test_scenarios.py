@@ -1,0 +1,89 @@
+"""Scenarios in suites: plan-time errors, and TinyBERT-4 in single-stream, offline and server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.cli import main
+
+BASE = ("name: sc\nmodels: [tinybert-4]\noptimizations: [fp32]\nworkloads: {batch_sizes: [1], seq_lens: [16]}\n"
+        "measure: {warmup_iters: 1, warmup_s: 0, min_time_s: 0.05, max_time_s: 0.3, min_samples: 5, retries: 0}\n")
+
+
+def _plan_exit(tmp_path, capsys, text: str) -> str:
+    (tmp_path / "s.yaml").write_text(text)
+    assert main(["plan", str(tmp_path / "s.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_a_rate_of_zero_is_a_plan_time_error(tmp_path, capsys):
+    err = _plan_exit(tmp_path, capsys, BASE + "targets: [{runtime: torch}]\nscenarios: [server]\nserver: {start_rate: 0}\n")
+    assert "start_rate" in err and "above 0" in err
+
+
+def test_a_bound_not_above_the_batchers_wait_is_a_plan_time_error(tmp_path, capsys):
+    err = _plan_exit(tmp_path, capsys, BASE + "targets: [{runtime: torch}]\nscenarios: [server]\n"
+                                              "server: {p99_bound_ms: 2, max_wait_ms: 5}\n")
+    assert "max_wait_ms" in err
+
+
+def test_a_server_on_a_runtime_that_cannot_batch_is_a_plan_time_error(tmp_path, capsys):
+    err = _plan_exit(tmp_path, capsys, BASE + "targets: [{runtime: onnxruntime-edge, options: {profile: rpi5}}]\n"
+                                              "scenarios: [single-stream, server]\n")
+    assert "cannot bind them" in err and "onnxruntime-edge" in err
+
+
+def _cell(tmp_path, scenarios: str):
+    from bench.suite import expand, parse_suite
+
+    (cell,) = expand(parse_suite(BASE + "targets: [{runtime: torch, threads: 1}]\n" + scenarios)).runnable
+    return cell
+
+
+def test_a_bound_below_the_single_stream_latency_is_infeasible_not_searched(tmp_path):
+    from bench.cell import run_cell
+
+    cell = _cell(tmp_path, "scenarios: [server]\nserver: {p99_bound_ms: 0.01, max_wait_ms: 0}\n")
+    r = run_cell(cell.to_json(), tmp_path / "cache", tmp_path / "scratch")
+    assert r["server_note"].startswith("infeasible") and r.get("server_curve") is None
+    assert r["latency_ms_p50"] > 0.01  # the single-stream timing ran as always
+
+
+def test_offline_sweeps_its_batch_sizes_and_keeps_the_best(tmp_path):
+    from bench.cell import run_cell
+
+    cell = _cell(tmp_path, "scenarios: [single-stream, offline]\noffline: {batch_sizes: [1, 4]}\n")
+    r = run_cell(cell.to_json(), tmp_path / "cache", tmp_path / "scratch")
+    sweep = {s["batch"]: s for s in r["offline_sweep"]}
+    assert set(sweep) == {1, 4} and r["offline_best_batch"] in (1, 4)
+    assert r["offline_items_per_s"] == max(s["items_per_s"] for s in sweep.values())
+    for b, s in sweep.items():
+        assert s["items_per_s"] == pytest.approx(b / (s["p50_ms"] / 1e3))
+    assert r["scenarios_run"] == ["single-stream", "offline"]
+
+
+@pytest.mark.slow
+def test_tinybert_in_all_three_scenarios_end_to_end(tmp_path):
+    from tests.conftest import run_cli
+
+    (tmp_path / "s.yaml").write_text(
+        BASE + "targets: [{runtime: torch, threads: 2}]\nscenarios: [single-stream, offline, server]\n"
+               "offline: {batch_sizes: [1, 2, 4]}\n"
+               "server: {p99_bound_ms: 50, max_batch: 4, max_wait_ms: 2, queries: 200, max_seconds_per_rate: 5}\n")
+    res = run_cli("run", tmp_path / "s.yaml", "--results-dir", tmp_path / "r", "--run-id", "sc", "--report",
+                  "--reports-dir", tmp_path / "rep")
+    assert res.returncode == 0, res.stderr[-2000:]
+    (rec,) = [json.loads(p.read_text()) for p in (tmp_path / "r" / "sc" / "records").glob("*.json")]
+    assert rec["latency_ms_p50"] > 0 and rec["offline_items_per_s"] > 0
+    lo, hi = rec["server_rate_bracket"]
+    assert rec["server_max_rate_qps"] == lo > 0 and (hi is None or hi > lo)
+    met = [p for p in rec["server_curve"] if p["queries"] == p["offered"] and p["p99_ms"] <= 50]
+    assert max(p["rate"] for p in met) == lo  # the reported rate is one that met the bound
+    assert all(p["mean_batch"] <= 4 for p in rec["server_curve"])
+    assert rec["server_p99_supported"] is False and "459" in rec["server_note"]  # 200 queries cannot support a p99
+    page = (tmp_path / "rep" / "sc" / "index.html").read_text()
+    assert 'id="scenarios"' in page and "Best optimization per scenario" in page
