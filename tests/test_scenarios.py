@@ -87,3 +87,74 @@ def test_tinybert_in_all_three_scenarios_end_to_end(tmp_path):
     assert rec["server_p99_supported"] is False and "459" in rec["server_note"]  # 200 queries cannot support a p99
     page = (tmp_path / "rep" / "sc" / "index.html").read_text()
     assert 'id="scenarios"' in page and "Best optimization per scenario" in page
+
+
+def test_a_decoder_server_reports_ttft_tpot_and_goodput():
+    """Static batching per step on a tiny GPT-2: each request has a TTFT (queueing included) and a
+    TPOT, and goodput counts the requests within both bounds."""
+    from types import SimpleNamespace
+
+    import torch
+    import transformers as tf
+
+    from bench.scenarios.run import decoder_server
+    from bench.scenarios.settings import ServerSettings
+    from bench.zoo.decoders import CausalLM
+
+    torch.manual_seed(0)
+    lm = tf.GPT2LMHeadModel(tf.GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=100, n_positions=64)).eval()
+    prep = SimpleNamespace(cell=SimpleNamespace(target=SimpleNamespace(device="cpu")), spec=SimpleNamespace(vocab=100))
+    opt = SimpleNamespace(artifact=SimpleNamespace(module=CausalLM(lm)))
+    cfg = ServerSettings(p99_bound_ms=1000, max_batch=4, max_wait_ms=2, queries=20, max_seconds_per_rate=3,
+                         start_rate=20, max_steps=3, prompt_lens=(4, 8), new_tokens=(2, 5),
+                         ttft_bound_ms=1000, tpot_bound_ms=1000)
+    out = decoder_server(prep, opt, cfg, tdp_w=10.0, seed=0)
+    curve = out["server_curve"]
+    assert 1 <= len(curve) <= 3 and [p["rate"] for p in curve] == sorted(p["rate"] for p in curve)
+    for p in curve:
+        assert p["queries"] <= p["offered"] and 0 <= p["good"] <= p["queries"]
+        if p["queries"]:
+            assert 0 < p["ttft_p50_ms"] <= p["ttft_p99_ms"] and 0 < p["tpot_p50_ms"] <= p["tpot_p99_ms"]
+            assert p["goodput_rps"] == pytest.approx(p["good"] / p["busy_s"])
+    lo, hi = out["server_rate_bracket"]
+    assert out["server_max_rate_qps"] == (lo if lo > 0 else None)
+    met = [p["rate"] for p in curve if p["queries"] == p["offered"] and p["good"] >= 0.99 * p["offered"]]
+    assert (max(met) if met else 0) == lo  # the reported rate is the highest that met both bounds
+    assert "static batching" in out["server_note"] and out["server_energy_source"] == "tdp-x-time"
+    assert out["server_energy_j_per_query"] > 0
+
+
+def _prior_run(root, *, p50=9.0, low=8.8, contended=False, cpu_count=None, threads=1):
+    import os
+
+    from bench.measure.env import cpu_model
+
+    run = root / "earlier"
+    (run / "records").mkdir(parents=True)
+    env = {"cpu_model": cpu_model(), "cpu_count": cpu_count or os.cpu_count()}
+    (run / "manifest.json").write_text(json.dumps({"environment": env}))
+    rec = {"status": "ok", "batch_size": 1, "threads": threads, "contended": contended,
+           "latency_ms_p50": p50, "latency_ms_ci_low": low}
+    (run / "records" / "tinybert-4.fp32.torch-cpu.b1-s16.json").write_text(json.dumps(rec))
+
+
+SERVER = BASE + "targets: [{runtime: torch, threads: 1}]\nscenarios: [server]\nserver: {p99_bound_ms: 5, max_wait_ms: 1}\n"
+
+
+def test_a_bound_below_an_earlier_runs_single_stream_latency_is_a_plan_time_error(tmp_path, capsys):
+    _prior_run(tmp_path / "results")
+    (tmp_path / "s.yaml").write_text(SERVER)
+    args = ["plan", str(tmp_path / "s.yaml"), "--results-dir", str(tmp_path / "results")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "p99_bound_ms (5 ms) is below the single-stream latency" in err and "9 ms per query" in err
+    assert "run earlier" in err and "--ignore-prior" in err
+    assert main([*args, "--ignore-prior"]) == 0  # the escape: measure again
+
+
+@pytest.mark.parametrize("prior", [dict(contended=True), dict(cpu_count=999), dict(threads=2), dict(p50=6.0, low=4.9)])
+def test_an_earlier_run_that_cannot_vouch_for_the_latency_does_not_refuse_the_bound(tmp_path, prior):
+    """A contended cell, other hardware, another thread count, or an interval reaching the bound."""
+    _prior_run(tmp_path / "results", **prior)
+    (tmp_path / "s.yaml").write_text(SERVER)
+    assert main(["plan", str(tmp_path / "s.yaml"), "--results-dir", str(tmp_path / "results")]) == 0

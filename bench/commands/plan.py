@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from bench.commands import Command
+from pathlib import Path
+
+from bench.commands import DEFAULT_RESULTS, Command
+
+
+def add_ignore_prior(parser) -> None:
+    parser.add_argument("--ignore-prior", action="store_true",
+                        help="do not refuse a server p99 bound that an earlier run on this hardware measured "
+                             "below the cell's single-stream latency (docs/scenarios.md)")
 
 
 def expand_suite(suite_path: str, require_runnable: bool = True):
@@ -17,12 +25,19 @@ class Plan(Command):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("suite")
+        parser.add_argument("--results-dir", default=str(DEFAULT_RESULTS),
+                            help="where earlier runs are, for the server-bound check (default: results)")
+        add_ignore_prior(parser)
 
     def run(self, args) -> int:
         from rich.console import Console
         from rich.table import Table
 
         plan = expand_suite(args.suite, require_runnable=False)
+        if not args.ignore_prior:
+            from bench.scenarios.prior import check_server_bounds
+
+            check_server_bounds(plan, Path(args.results_dir))
         console = Console(width=max(Console().width, 140))
         table = Table(title=f"Suite {plan.suite.name}: {len(plan.runnable)} cells to run, "
                             f"{len(plan.skipped)} skipped, {len(plan.excluded)} excluded")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.commands import DEFAULT_REPORTS, DEFAULT_RESULTS, Command
+from bench.commands.plan import add_ignore_prior
 from bench.errors import UserError
 
 
@@ -58,6 +59,7 @@ class Run(Command):
         p.add_argument("--profile", action="store_true",
                        help="after timing each cell, a short profiled pass: operator breakdown, trace, hardware "
                             "counters (as `measure: {profile: true}`; docs/profiling.md)")
+        add_ignore_prior(p)
 
     def run(self, args) -> int:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -65,6 +67,7 @@ class Run(Command):
         from bench.commands.plan import expand_suite
         from bench.executor import run_cells
         from bench.measure.env import capture
+        from bench.scenarios.prior import check_server_bounds
         from bench.store import RunStore
 
         if args.resume and (args.suite or args.run_id):
@@ -92,6 +95,8 @@ class Run(Command):
             if args.run_id is not None and not args.run_id.strip():
                 raise UserError("--run-id is empty: give the run a name, or leave the option out for the default.")
             plan = expand_suite(args.suite)
+            if not args.ignore_prior:
+                check_server_bounds(plan, Path(args.results_dir))
             if args.profile:  # every cell, before the manifest records them (a resumed run keeps it)
                 for c in plan.cells:
                     c.measure = c.measure.model_copy(update={"profile": True})
