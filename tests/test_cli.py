@@ -17,5 +17,6 @@ def test_building_the_parser_does_not_import_torch():
 
 def test_help_lists_every_command_with_its_line():
     text = build_parser().format_help()
-    for name in ("plan", "run", "report", "compare", "export", "export-edge", "import", "summary", "survey"):
+    for name in ("plan", "run", "report", "compare", "export", "export-edge", "import", "summary", "survey",
+                 "history", "profile-diff"):
         assert f"\n    {name} " in text, name

@@ -158,3 +158,15 @@ def test_an_earlier_run_that_cannot_vouch_for_the_latency_does_not_refuse_the_bo
     _prior_run(tmp_path / "results", **prior)
     (tmp_path / "s.yaml").write_text(SERVER)
     assert main(["plan", str(tmp_path / "s.yaml"), "--results-dir", str(tmp_path / "results")]) == 0
+
+
+def test_the_plans_measuring_time_counts_the_sweep_and_the_search():
+    from bench.report.run_time import measuring_bounds
+
+    plain = _cell(None, "")
+    both = _cell(None, "scenarios: [offline, server]\noffline: {batch_sizes: [1, 2, 4]}\n"
+                       "server: {max_steps: 4, max_seconds_per_rate: 5}\n")
+    (lo0, hi0), (lo, hi) = measuring_bounds([plain]), measuring_bounds([both])
+    # BASE: min_time_s 0.05, max_time_s 0.3: three batch sizes of 0.1 s warm-up plus 0.05-0.3 s each;
+    # the search adds up to 4 rates x 5 s and nothing at the least.
+    assert lo - lo0 == pytest.approx(3 * 0.15) and hi - hi0 == pytest.approx(3 * 0.4 + 20)

@@ -52,8 +52,8 @@ class Plan(Command):
 
             lo, hi = measuring_bounds(plan.runnable)
             console.print(f"Measuring time under the suite's measure settings: {lo / 60:.1f} to {hi / 60:.1f} min "
-                          f"for {len(plan.runnable)} cells (warm-up, sampling, and the 1 s energy window on GPU "
-                          "cells). Starting, building and exporting cells come on top: a run's report and "
+                          f"for {len(plan.runnable)} cells (warm-up, sampling, the 1 s energy window on GPU "
+                          "cells, and the offline sweeps and server searches a suite asks for). Starting, building and exporting cells come on top: a run's report and "
                           "`bench summary` say how much.", markup=False, highlight=False)
         else:
             console.print("No cell of this suite can run on this machine (every one is skipped, reasons above); "

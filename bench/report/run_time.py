@@ -102,4 +102,24 @@ def measuring_bounds(cells) -> tuple[float, float]:
         window = MIN_ENERGY_WINDOW_S if c.target.device == "cuda" else 0.0
         lo += c.measure.warmup_s + c.measure.min_time_s + window
         hi += c.measure.warmup_s + c.measure.max_time_s + window
+        s_lo, s_hi = scenario_bounds(c)
+        lo, hi = lo + s_lo, hi + s_hi
+    return lo, hi
+
+
+def scenario_bounds(cell) -> tuple[float, float]:
+    """Seconds the offline sweep and the server search can take past single-stream, (least, most).
+
+    The sweep times each batch size with bench.scenarios.run's short settings (a 0.1 s warm-up,
+    then min(min_time_s, 0.5) to min(max_time_s, 2) s); the search tries at most `max_steps`
+    rates of at most `max_seconds_per_rate` each, and at least two (it needs a rate that fails)."""
+    asked, m = cell.scenarios or {}, cell.measure
+    lo = hi = 0.0
+    if "offline" in asked:
+        n = len(asked["offline"].get("batch_sizes") or [1, 2, 4, 8, 16])
+        lo += n * (0.1 + min(m.min_time_s, 0.5))
+        hi += n * (0.1 + min(m.max_time_s, 2.0))
+    if "server" in asked:
+        srv = asked["server"]
+        hi += srv.get("max_steps", 10) * srv.get("max_seconds_per_rate", 30.0)
     return lo, hi
