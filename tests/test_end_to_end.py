@@ -59,9 +59,9 @@ def test_latency_and_static_fields(smoke_run):
     ok = df[df.status == "ok"]
     assert (ok.latency_ms_p50 > 0).all()
     assert (ok.latency_ms_ci_low <= ok.latency_ms_p50).all() and (ok.latency_ms_p50 <= ok.latency_ms_ci_high).all()
-    # smoke asks for 100 samples, enough for a real p99; a cell that a loaded machine slows past
-    # max_time_s (20 s) stops short, and then reports no p99 rather than an unsupported one. How
-    # many cells stop short depends on the machine's load, so the test checks both outcomes, not
+    # A p99 needs 100 samples. smoke asks for 30 at least (the timer may take more within
+    # max_time_s on a fast machine); a cell with fewer reports no p99 rather than an unsupported
+    # one. How many cells reach 100 depends on the machine, so the test checks both outcomes, not
     # their counts.
     full = ok.n_samples >= 100
     assert (ok[full].latency_ms_p99 >= ok[full].latency_ms_p50).all()
