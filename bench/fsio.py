@@ -21,6 +21,17 @@ from typing import Any, TypeVar
 V = TypeVar("V")
 
 
+def fitting_name(ident: str, limit: int, whole: str | None = None) -> str:
+    """`ident` as a file name of at most `limit` characters: a longer one keeps its start and ends
+    with a hash of `whole` (default: `ident`), so two long names never meet and a name never
+    exceeds the 255 bytes most file systems allow."""
+    if len(ident) <= limit:
+        return ident
+    import hashlib
+
+    return f"{ident[:limit - 17]}-{hashlib.sha256((whole or ident).encode()).hexdigest()[:16]}"
+
+
 def temp_path(path: Path) -> Path:
     """The temporary name a writer of `path` uses: hidden, in the same directory (same filesystem,
     so the rename is atomic), and unique to the writing process. The suffix is kept, because some

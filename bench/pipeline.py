@@ -97,7 +97,9 @@ def prepare(cell, cache: Path, scratch: Path, phases: PhaseTimer, device: str | 
 
 def static_metrics(prep: Prepared, module, applied_key: str) -> dict:
     """Params and MACs of `module`, once per run for each model, workload and shape-changing chain."""
-    key = f"{prep.spec.name}-{prep.ctx.workload.label}-{applied_key}"
+    from bench.fsio import fitting_name
+
+    key = fitting_name(f"{prep.spec.name}-{prep.ctx.workload.label}-{applied_key}", 200)
     return cached_json(prep.ctx.cache / "static" / f"{key}.json",
                        lambda: prep.modality.static(prep.spec, module, prep.ctx))
 

@@ -9,7 +9,6 @@ skipped cells with their reason, so the report can say what was not measured and
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from pydantic import (
 
 from bench.chains import Step, chain_label, load_yaml, parse_chain, parse_step  # noqa: F401  (re-exported)
 from bench.errors import UserError
+from bench.fsio import fitting_name
 from bench.measure.contention import CONTENDED_WAIT_SHARE
 from bench.measure.noise import DEFAULT_CV_THRESHOLD
 from bench.modality import MODALITIES
@@ -308,10 +308,7 @@ class Cell:
     def cell_id(self) -> str:
         raw = f"{self.model}.{self.optimization}.{self.target.label}.{self.workload.label}"
         ident = re.sub(r"[^A-Za-z0-9_.=\-]+", "_", raw.replace(" -> ", "+"))
-        if len(ident) <= CELL_ID_MAX:
-            return ident
-        # A file name: a readable start, and a hash of the whole id so two long ids never meet.
-        return f"{ident[:CELL_ID_MAX - 17]}-{hashlib.sha256(raw.encode()).hexdigest()[:16]}"
+        return fitting_name(ident, CELL_ID_MAX, raw)  # a file name: a readable start, a hash of the whole
 
     def to_json(self) -> dict:
         return {

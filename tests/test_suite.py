@@ -213,6 +213,12 @@ def test_cell_ids_fit_a_file_name_and_long_ones_stay_distinct(tmp_path):
     assert len(c.cell_id) == 200
     (tmp_path / "scratch" / c.cell_id).mkdir(parents=True)
     (tmp_path / f"{c.cell_id}.json").write_text("{}")
+    # The run cache's per-chain file names (static metrics of a shape-changing chain) fit the same way.
+    from bench.fsio import fitting_name
+
+    keys = [fitting_name("deit-ti-b1-i224-" + "prune-heads(ratio=0.5)|" * 20 + end, 200) for end in "ab"]
+    assert [len(k) for k in keys] == [200, 200] and keys[0] != keys[1] and fitting_name("short", 200) == "short"
+    (tmp_path / f"{keys[0]}.json").write_text("{}")
 
 
 def alias_bomb(levels: int, where: str = "optimizations", width: int = 9) -> str:
