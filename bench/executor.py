@@ -434,7 +434,8 @@ def run_cells(cells: list[Cell], store: RunStore, run_id: str,
                         rec = run_cell_process(cell, store, run_id, keep_artifacts=keep_artifacts, server=server)
                     emit(cell, rec)
                 # Contended or noisy cells, again, once the machine is quiet (bench.remeasure).
-                from bench.remeasure import needs_retry, remeasure
+                from bench.profile.store import paths as profile_paths
+                from bench.remeasure import AttemptFiles, needs_retry, remeasure
 
                 for cell in cells:
                     rec = by_id.get(cell.cell_id)
@@ -443,7 +444,8 @@ def run_cells(cells: list[Cell], store: RunStore, run_id: str,
                     print(f"measuring {cell.cell_id} again: "
                           f"{'contended' if rec.get('contended') else 'noisy'} on its first attempt", file=sys.stderr)
                     emit(cell, remeasure(cell, rec, lambda c=cell: run_cell_process(
-                        c, store, run_id, keep_artifacts=keep_artifacts, server=server), check_interrupted))
+                        c, store, run_id, keep_artifacts=keep_artifacts, server=server), check_interrupted,
+                        AttemptFiles(list(profile_paths(store.dir, cell.cell_id)))))
             finally:
                 if server is not None:
                     server.close()

@@ -11,8 +11,10 @@ A cell still contended after its attempts stays flagged, and `bench run --strict
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 # The machine counts as quiet when its CPUs are less than this busy over a one-second look
 # (the runner itself idles meanwhile). An idle 2-core VM shows 0-3%.
@@ -57,21 +59,53 @@ def best(records: list[dict]) -> int:
     return min(range(len(records)), key=key)
 
 
-def remeasure(cell, first: dict, run: Callable[[], dict], check_interrupted: Callable[[], None]) -> dict:
-    """The cell's record after up to `retries` more attempts; `run()` measures it once more."""
+def remeasure(cell, first: dict, run: Callable[[], dict], check_interrupted: Callable[[], None],
+              files: AttemptFiles | None = None) -> dict:
+    """The cell's record after up to `retries` more attempts; `run()` measures it once more.
+    `files` keeps each attempt's side files (its profile) apart, so the kept attempt's stay."""
     retries, max_wait = cell.measure.retries, cell.measure.quiet_wait_s
     records = [first]
     attempts = [summary(first, 0, None, None, None)]
     for i in range(1, retries + 1):
         check_interrupted()
         quiet, waited, busy = wait_for_quiet(max_wait)
+        if files is not None:
+            files.stash(i - 1)
         rec = run()
         records.append(rec)
         attempts.append(summary(rec, i, quiet, round(waited, 2), busy))
         if rec.get("status") == "ok" and not rec.get("contended") and not rec.get("noisy"):
             break
     kept = best(records)
+    if files is not None:
+        files.keep(kept, last=len(records) - 1)
     return {**records[kept], "attempts": attempts, "attempt_kept": kept, "remeasured": True}
+
+
+class AttemptFiles:
+    """A cell's files that each attempt writes afresh under one name (its profile and trace): set
+    aside before the next attempt, and the kept attempt's put back, the others removed."""
+
+    def __init__(self, paths: list[Path]):
+        self.paths = paths
+
+    def _aside(self, path: Path, i: int) -> Path:
+        return path.with_name(f".attempt{i}.{path.name}")
+
+    def stash(self, i: int) -> None:
+        for p in self.paths:
+            if p.exists():
+                os.replace(p, self._aside(p, i))
+
+    def keep(self, kept: int, last: int) -> None:
+        for p in self.paths:
+            if kept != last:
+                if self._aside(p, kept).exists():
+                    os.replace(self._aside(p, kept), p)
+                else:  # the kept attempt wrote none: the last attempt's file is not its
+                    p.unlink(missing_ok=True)
+            for i in range(last):
+                self._aside(p, i).unlink(missing_ok=True)
 
 
 def run_summary(records: list[dict]) -> dict:

@@ -76,6 +76,31 @@ def test_a_clean_attempt_stops_the_retries(monkeypatch):
     assert len(calls) == 1 and out["attempt_kept"] == 1
 
 
+@pytest.mark.parametrize("kept_first", [True, False])
+def test_the_kept_attempts_profile_is_the_one_left(monkeypatch, tmp_path, kept_first):
+    """Each attempt writes its profile under the cell's one name: the file left is the kept one's."""
+    from bench.remeasure import AttemptFiles
+
+    monkeypatch.setattr("bench.remeasure.wait_for_quiet", lambda max_wait: (True, 0.0, {}))
+    prof, trace = tmp_path / "c.parquet", tmp_path / "c.trace.json"
+    prof.write_text("attempt 0"), trace.write_text("trace 0")
+    # kept_first: attempt 0 waited least and the two after it are worse; else attempt 1 is clean.
+    later = iter([_rec(11.0, contended=True, share=0.3), _rec(12.0, contended=True, share=0.5)] if kept_first
+                 else [_rec(9.0)])
+
+    def run():
+        n = len(list(tmp_path.glob(".attempt*c.parquet")))
+        prof.write_text(f"attempt {n}"), trace.write_text(f"trace {n}")
+        return next(later)
+
+    first = _rec(10.0, contended=True, share=0.2 if kept_first else 0.9)
+    out = remeasure(_Cell, first, run, lambda: None, AttemptFiles([prof, trace]))
+    k = out["attempt_kept"]
+    assert k == (0 if kept_first else 1)
+    assert prof.read_text() == f"attempt {k}" and trace.read_text() == f"trace {k}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.parquet", "c.trace.json"]  # no attempt left aside
+
+
 def test_best_prefers_finished_then_uncontended_then_least_wait():
     recs = [_rec(5.0, status="failed"), _rec(9.0, contended=True, share=0.2), _rec(12.0, share=0.05),
             _rec(11.0, share=0.01)]
