@@ -59,6 +59,7 @@ class Comparison:
     not_comparable: list[dict] = field(default_factory=list)  # matched, but not ok or without samples
     env_diff: list[tuple[str, str, str]] = field(default_factory=list)
     hardware: str = ""  # set when the runs used different hardware: the regression gate does not apply
+    shift: str = ""  # set when nearly every cell moved the same way: the machine, or something all cells share
 
     def regressions(self, pct: float) -> list[dict]:
         # A contended cell measured other work on the machine: shown, marked, never a regression.
@@ -106,6 +107,7 @@ def compare_runs(run_a: Path, run_b: Path) -> Comparison:
                          "noisy": flag(x.get("noisy")) or flag(y.get("noisy")),
                          "contended": flag(x.get("contended")) or flag(y.get("contended"))})
     cmp.rates = compare_rates(ra, rb)
+    cmp.shift = shared_shift(cmp.rows)
     ea, eb = a.manifest.get("environment") or {}, b.manifest.get("environment") or {}
     for k in ENV_KEYS:
         if str(ea.get(k)) != str(eb.get(k)) and not (is_missing(ea.get(k)) and is_missing(eb.get(k))):
@@ -120,6 +122,30 @@ def compare_runs(run_a: Path, run_b: Path) -> Comparison:
 
 def _interval(iv: tuple[float, float]) -> str:
     return f"{iv[0]:.4g}-{iv[1]:.4g}" if math.isfinite(iv[1]) else f"at least {iv[0]:.4g}"
+
+
+SHIFT_MIN_CELLS, SHIFT_SHARE, SHIFT_MIN_PCT = 5, 0.8, 10.0
+
+
+def shared_shift(rows: list[dict]) -> str:
+    """A sentence when nearly every matched cell moved the same way by much: one optimization does not
+    slow every model and runtime alike, a slower host or a shared package does. The contention
+    signals cannot see a host that is slower under the same name (docs/metrics.md), so this is what
+    is left to say it; the gate still applies, the reader decides."""
+    import statistics
+
+    rows = [r for r in rows if not r["contended"]]
+    if len(rows) < SHIFT_MIN_CELLS:
+        return ""
+    for verdict, word in (("slower", "slower"), ("faster", "faster")):
+        moved = [r for r in rows if r["verdict"] == verdict]
+        median = statistics.median(r["change_pct"] for r in rows)
+        if len(moved) >= SHIFT_SHARE * len(rows) and abs(median) >= SHIFT_MIN_PCT:
+            return (f"{len(moved)} of {len(rows)} cells are {word} in B (median change {median:+.0f}%): a change "
+                    "every model and runtime shares looks like the machine (a slower or faster host under the "
+                    "same name, which the contention fields cannot see: docs/metrics.md) or a shared package "
+                    "(see the environment differences), more than like one optimization")
+    return ""
 
 
 def compare_rates(ra, rb) -> list[dict]:
@@ -165,6 +191,8 @@ def text_table(cmp: Comparison) -> str:
                      f"(B/A {r['ratio']:.3f}): {r['verdict']}")
     for k, va, vb in cmp.env_diff:
         lines.append(f"environment differs: {k}: A {va} | B {vb}")
+    if cmp.shift:
+        lines.append(f"NOTE: {cmp.shift}.")
     return "\n".join(lines)
 
 
@@ -196,6 +224,8 @@ def render_html(cmp: Comparison, pct: float | None = None) -> str:
             f"<p>Regression gate ({pct:g}%): passed.</p>"
     env = table(["", "A", "B"], [[T(k), T(va), T(vb)] for k, va, vb in cmp.env_diff], left=3) if cmp.env_diff \
         else "<p>Same host, CPU, platform, commit and packages.</p>"
+    if cmp.shift:
+        gate += f'<p class="bad" id="shared-shift">Note: {esc(cmp.shift)}.</p>'
     title = f"Comparison: {cmp.b.name} (B) against {cmp.a.name} (A)"
     body = (f"<h1>{esc(title)}</h1>{gate}<p class=\"note\">B/A is the ratio of median latencies with a bootstrap "
             "95% interval; a verdict is significant when the interval excludes 1. Cells are matched by cell id.</p>"

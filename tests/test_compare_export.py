@@ -166,3 +166,21 @@ def test_a_contended_run_is_never_gated_as_a_regression(bench, tmp_path):
     line = next(x for x in res.stdout.splitlines() if x.startswith(SLOW))
     assert "B SLOWER" in line and "CONTENDED: not gated" in line
     assert "contended" in (tmp_path / "cmp" / "index.html").read_text()
+
+
+def test_every_cell_slower_together_is_named_as_the_machine_or_a_shared_change(bench, tmp_path):
+    """A host that is slower under the same name slows every cell alike; the contention fields do
+    not see it. The comparison says so, beside the regressions it still reports."""
+    models = ["bert-base", "tinybert-4"]
+    a = write_run(tmp_path, "a", make_records(seed=1, models=models))
+    ids = [r["cell_id"] for r in make_records(seed=1, models=models)]
+    slower = write_run(tmp_path, "host", make_records(seed=5, models=models, slow={c: 1.5 for c in ids}))
+    res = bench("compare", a, slower, "--out", tmp_path / "cmp", "--fail-on-regression", "10")
+    assert res.returncode == 1  # the gate still applies: the reader decides
+    note = next(x for x in res.stdout.splitlines() if x.startswith("NOTE:"))
+    assert note.startswith("NOTE: 10 of 10 cells are slower in B (median change +") and "the machine" in note
+    assert 45 <= float(note.split("median change +")[1].split("%")[0]) <= 55  # the injected 50%, within noise
+    assert 'id="shared-shift"' in (tmp_path / "cmp" / "index.html").read_text()
+    # One regressed cell among ten is not a shared shift.
+    one = write_run(tmp_path, "one", make_records(seed=6, models=models, slow={SLOW: 1.5}))
+    assert "NOTE:" not in bench("compare", a, one, "--out", tmp_path / "cmp1").stdout
