@@ -97,7 +97,7 @@ def test_a_decoder_server_reports_ttft_tpot_and_goodput():
     import torch
     import transformers as tf
 
-    from bench.scenarios.run import decoder_server
+    from bench.scenarios.run import Energy, decoder_server
     from bench.scenarios.settings import ServerSettings
     from bench.zoo.decoders import CausalLM
 
@@ -108,7 +108,7 @@ def test_a_decoder_server_reports_ttft_tpot_and_goodput():
     cfg = ServerSettings(p99_bound_ms=1000, max_batch=4, max_wait_ms=2, queries=20, max_seconds_per_rate=3,
                          start_rate=20, max_steps=3, prompt_lens=(4, 8), new_tokens=(2, 5),
                          ttft_bound_ms=1000, tpot_bound_ms=1000)
-    out = decoder_server(prep, opt, cfg, tdp_w=10.0, seed=0)
+    out = decoder_server(prep, opt, cfg, Energy(None, tdp_w=10.0), seed=0)
     curve = out["server_curve"]
     assert 1 <= len(curve) <= 3 and [p["rate"] for p in curve] == sorted(p["rate"] for p in curve)
     for p in curve:
@@ -170,3 +170,37 @@ def test_the_plans_measuring_time_counts_the_sweep_and_the_search():
     # BASE: min_time_s 0.05, max_time_s 0.3: three batch sizes of 0.1 s warm-up plus 0.05-0.3 s each;
     # the search adds up to 4 rates x 5 s and nothing at the least.
     assert lo - lo0 == pytest.approx(3 * 0.15) and hi - hi0 == pytest.approx(3 * 0.4 + 20)
+
+
+class _Meter:
+    """A 10 W energy counter: what RAPL or NVML would read, made up so the arithmetic can be checked."""
+    source, min_window_s, watts = "fake-counter", 0.01, 10.0
+
+    def start(self):
+        import time
+
+        self.t0 = time.perf_counter()
+
+    def stop(self):
+        import time
+
+        s = time.perf_counter() - self.t0
+        return self.watts * s, s
+
+
+def test_scenario_energy_comes_from_the_counter_where_there_is_one(tmp_path, monkeypatch):
+    from bench.cell import run_cell
+
+    monkeypatch.setattr("bench.measure.energy.counter_meter", lambda *a, **k: _Meter())
+    cell = _cell(tmp_path, "scenarios: [offline, server]\noffline: {batch_sizes: [1, 2]}\n"
+                           "server: {p99_bound_ms: 200, max_batch: 2, max_wait_ms: 1, queries: 20, "
+                           "max_seconds_per_rate: 1, max_steps: 2}\n")
+    r = run_cell(cell.to_json(), tmp_path / "cache", tmp_path / "scratch")
+    assert r["offline_energy_source"] == r["server_energy_source"] == "fake-counter"
+    best = next(s for s in r["offline_sweep"] if s["batch"] == r["offline_best_batch"])
+    # 10 W over back-to-back calls at the best batch, per item: close to 10 W x the median call per item.
+    expect = 10.0 * best["p50_ms"] / 1e3 / best["batch"]
+    assert 0.5 * expect < r["offline_energy_j_per_item"] < 2.0 * expect
+    at = r["server_at_max"]  # a 200 ms bound over a ~3 ms model: some rate meets it
+    assert at is not None and at["energy_j"] > 0  # 10 W over the served point's run, per query served
+    assert r["server_energy_j_per_query"] == pytest.approx(10.0 * at["busy_s"] / at["queries"], rel=0.2)

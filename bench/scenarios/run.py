@@ -48,7 +48,35 @@ def _per_item_energy(tdp_w: float | None, seconds: float, items: int) -> float |
     return None if not tdp_w or items <= 0 else tdp_w * seconds / items
 
 
-def offline(sessions: Sessions, batch_sizes: list[int], settings, tdp_w: float | None) -> dict[str, Any]:
+class Energy:
+    """Energy per item of a scenario: the cell's hardware counter where it has one (NVML, RAPL),
+    else the labelled TDP x busy-time estimate."""
+
+    def __init__(self, probe, tdp_w: float | None):
+        self.probe, self.tdp_w = probe, tdp_w
+        self.meter = getattr(probe, "meter", None)
+
+    @property
+    def source(self) -> str | None:
+        return self.meter.source if self.meter is not None else ("tdp-x-time" if self.tdp_w else None)
+
+    def around(self, fn):
+        """fn() under the counter: (fn's result, joules or None)."""
+        if self.meter is None:
+            return fn(), None
+        self.meter.start()
+        out = fn()
+        return out, self.meter.stop()[0]
+
+    def per_item(self, joules: float | None, seconds: float, items: int) -> float | None:
+        if items <= 0:
+            return None
+        if self.meter is not None:
+            return joules / items if joules is not None else None
+        return _per_item_energy(self.tdp_w, seconds, items)
+
+
+def offline(sessions: Sessions, batch_sizes: list[int], settings, energy: Energy) -> dict[str, Any]:
     """Throughput at each batch size; the best one, with the sweep kept for the curve."""
     from bench.measure.stats import bootstrap_ci
     from bench.measure.timer import time_callable
@@ -70,10 +98,15 @@ def offline(sessions: Sessions, batch_sizes: list[int], settings, tdp_w: float |
     if not done:
         return {"offline_sweep": sweep, "offline_note": "no batch size of the sweep could run"}
     best = max(done, key=lambda r: r["items_per_s"])
+    if energy.meter is not None:  # the counter over back-to-back calls at the best batch, as single-stream's
+        s = sessions.at(best["batch"])
+        w = energy.probe.energy_window(s.call, s.sync)
+        per_item = w["energy_counter_j_per_call"] / best["batch"]
+    else:
+        per_item = energy.per_item(None, best["p50_ms"] / 1e3, best["batch"])
     return {"offline_sweep": sweep, "offline_best_batch": best["batch"], "offline_items_per_s": best["items_per_s"],
             "offline_items_per_s_ci": best["items_per_s_ci"],
-            "offline_energy_j_per_item": _per_item_energy(tdp_w, best["p50_ms"] / 1e3, best["batch"]),
-            "offline_energy_source": "tdp-x-time" if tdp_w else None}
+            "offline_energy_j_per_item": per_item, "offline_energy_source": energy.source if per_item else None}
 
 
 def queries_at(rate: float, cfg) -> int:
@@ -82,10 +115,10 @@ def queries_at(rate: float, cfg) -> int:
     return max(20, min(cfg.queries, int(rate * cfg.max_seconds_per_rate)))
 
 
-def _encoder_point(sessions: Sessions, cfg, rate: float, seed: int) -> dict:
+def _encoder_point(sessions: Sessions, cfg, rate: float, seed: int, energy: Energy) -> dict:
     n = queries_at(rate, cfg)
-    res = serve(lambda k: _call(sessions.at(k)), poisson_arrivals(rate, n, seed), cfg.max_batch,
-                cfg.max_wait_ms / 1e3, deadline_s=cfg.max_seconds_per_rate)
+    res, joules = energy.around(lambda: serve(lambda k: _call(sessions.at(k)), poisson_arrivals(rate, n, seed),
+                                              cfg.max_batch, cfg.max_wait_ms / 1e3, deadline_s=cfg.max_seconds_per_rate))
     lat = res.latencies_s * 1e3
     over = int((lat > cfg.p99_bound_ms).sum())
     served = int(lat.size)
@@ -95,7 +128,7 @@ def _encoder_point(sessions: Sessions, cfg, rate: float, seed: int) -> dict:
             "p99_ms": float(np.percentile(lat, 99)) if served else None,
             "queue_p99_ms": float(np.percentile(res.queue_s * 1e3, 99)) if served else None,
             "mean_batch": float(np.mean(res.batch_sizes)) if res.batch_sizes else None,
-            "over_bound": over + (n - served), "busy_s": res.wall_s,
+            "over_bound": over + (n - served), "busy_s": res.wall_s, "energy_j": joules,
             "p99_supported": percentile_supported(served, over, 99) and served == n}
 
 
@@ -110,7 +143,7 @@ def _meets(point: dict, bound_ms: float) -> bool:
     return point["queries"] == point["offered"] and point["p99_ms"] is not None and point["p99_ms"] <= bound_ms
 
 
-def server(sessions: Sessions, cfg, single_stream_ms: float, tdp_w: float | None, seed: int) -> dict[str, Any]:
+def server(sessions: Sessions, cfg, single_stream_ms: float, energy: Energy, seed: int) -> dict[str, Any]:
     """The largest Poisson rate whose p99 (queueing included) stays within the bound, and the curve."""
     out: dict[str, Any] = {"server_p99_bound_ms": cfg.p99_bound_ms, "server_max_batch": cfg.max_batch,
                            "server_max_wait_ms": cfg.max_wait_ms, "server_min_queries_p99": min_queries(99)}
@@ -121,7 +154,7 @@ def server(sessions: Sessions, cfg, single_stream_ms: float, tdp_w: float | None
     curve: list[dict] = []
 
     def meets(rate: float) -> bool:
-        p = _encoder_point(sessions, cfg, rate, seed + len(curve))
+        p = _encoder_point(sessions, cfg, rate, seed + len(curve), energy)
         curve.append(p)
         return _meets(p, cfg.p99_bound_ms)
 
@@ -134,8 +167,8 @@ def server(sessions: Sessions, cfg, single_stream_ms: float, tdp_w: float | None
                server_rate_bracket=[lo, None if math.isinf(hi) else hi], server_at_max=at)
     if at is not None:
         out["server_p99_supported"] = at["p99_supported"]
-        out["server_energy_j_per_query"] = _per_item_energy(tdp_w, at["busy_s"], at["queries"])
-        out["server_energy_source"] = "tdp-x-time" if tdp_w else None
+        out["server_energy_j_per_query"] = energy.per_item(at["energy_j"], at["busy_s"], at["queries"])
+        out["server_energy_source"] = energy.source if out["server_energy_j_per_query"] else None
         if not at["p99_supported"]:
             out["server_note"] = (f"the p99 at the sustained rate rests on {at['queries']} queries; "
                                   f"{min_queries(99)} with none over the bound would support it (LoadGen's "
@@ -147,7 +180,7 @@ def server(sessions: Sessions, cfg, single_stream_ms: float, tdp_w: float | None
 
 # --- decoders: static batching per step ---------------------------------------------------------------
 
-def decoder_server(prep, opt, cfg, tdp_w: float | None, seed: int) -> dict[str, Any]:
+def decoder_server(prep, opt, cfg, energy: Energy, seed: int) -> dict[str, Any]:
     """Requests of random prompt and output lengths, batched statically; TTFT, TPOT and goodput."""
     import torch
 
@@ -191,8 +224,8 @@ def decoder_server(prep, opt, cfg, tdp_w: float | None, seed: int) -> dict[str, 
                 tpot = (ends.get(i, ttft) - ttft) / (n - 1) if n > 1 else 0.0
                 timings[i] = (ttft, tpot)
 
-        res = serve(call_batch, poisson_arrivals(rate, len(reqs), seed), cfg.max_batch, cfg.max_wait_ms / 1e3,
-                    deadline_s=cfg.max_seconds_per_rate)
+        res, joules = energy.around(lambda: serve(call_batch, poisson_arrivals(rate, len(reqs), seed), cfg.max_batch,
+                                                  cfg.max_wait_ms / 1e3, deadline_s=cfg.max_seconds_per_rate))
         served = sorted(timings)
         q = res.queue_s[: len(served)]
         ttft = np.array([timings[i][0] for i in served]) + q  # queueing before the prefill counts
@@ -203,7 +236,8 @@ def decoder_server(prep, opt, cfg, tdp_w: float | None, seed: int) -> dict[str, 
                 "ttft_p99_ms": float(np.percentile(ttft, 99) * 1e3) if served else None,
                 "tpot_p50_ms": float(np.percentile(tpot, 50) * 1e3) if served else None,
                 "tpot_p99_ms": float(np.percentile(tpot, 99) * 1e3) if served else None,
-                "goodput_rps": good / res.wall_s if res.wall_s > 0 else None, "good": good, "busy_s": res.wall_s}
+                "goodput_rps": good / res.wall_s if res.wall_s > 0 else None, "good": good, "busy_s": res.wall_s,
+                "energy_j": joules}
 
     curve: list[dict] = []
 
@@ -214,6 +248,7 @@ def decoder_server(prep, opt, cfg, tdp_w: float | None, seed: int) -> dict[str, 
 
     lo, hi = search_rate(meets, cfg.start_rate or 1.0, rel_tol=cfg.rel_tol, max_steps=cfg.max_steps)
     best = max(curve, key=lambda p: p["goodput_rps"] or 0, default=None)
+    per_query = energy.per_item(best["energy_j"], best["busy_s"], best["queries"]) if best else None
     return {"server_curve": sorted(curve, key=lambda p: p["rate"]), "server_max_rate_qps": lo if lo > 0 else None,
             "server_rate_bracket": [lo, None if math.isinf(hi) else hi], "server_at_max": best,
             "server_goodput_rps": best["goodput_rps"] if best else None,
@@ -221,8 +256,7 @@ def decoder_server(prep, opt, cfg, tdp_w: float | None, seed: int) -> dict[str, 
             "server_max_batch": cfg.max_batch, "server_max_wait_ms": cfg.max_wait_ms,
             "server_note": "static batching per step: a batch runs until its longest request ends "
                            "(continuous batching belongs to serving engines)",
-            "server_energy_j_per_query": _per_item_energy(tdp_w, best["busy_s"], best["queries"]) if best else None,
-            "server_energy_source": "tdp-x-time" if tdp_w else None}
+            "server_energy_j_per_query": per_query, "server_energy_source": energy.source if per_query else None}
 
 
 def _sync(device: str) -> None:
@@ -240,7 +274,7 @@ def run_scenarios(prep, opt, session, record: dict, probe) -> dict[str, Any]:
 
     cell = prep.cell
     asked = cell.scenarios or {}
-    tdp = probe.tdp_w(record.get("threads"))
+    energy = Energy(probe, probe.tdp_w(record.get("threads")))
     seed = cell.measure.seed
     out: dict[str, Any] = {"scenarios_run": ["single-stream", *asked]}
     if prep.spec.modality == "decoder":
@@ -248,7 +282,7 @@ def run_scenarios(prep, opt, session, record: dict, probe) -> dict[str, Any]:
             out["offline_note"] = ("not run for a decoder: its throughput is tokens_per_s at each workload batch size "
                                    "(bench/measure/decode.py), and its server run below batches requests")
         if "server" in asked:
-            out.update(decoder_server(prep, opt, ServerSettings(**asked["server"]), tdp, seed))
+            out.update(decoder_server(prep, opt, ServerSettings(**asked["server"]), energy, seed))
         return out
     sessions = Sessions(prep, opt, RUNTIMES.get(cell.target.runtime))
     sessions._by_batch[cell.workload.batch_size] = session  # the cell's own, already bound
@@ -257,10 +291,10 @@ def run_scenarios(prep, opt, session, record: dict, probe) -> dict[str, Any]:
         short = TimerSettings(warmup_iters=2, warmup_s=0.1, min_time_s=min(m.min_time_s, 0.5),
                               max_time_s=min(m.max_time_s, 2.0), min_samples=min(m.min_samples, 10),
                               target_rel_ci=max(m.target_rel_ci, 0.05))
-        out.update(offline(sessions, OfflineSettings(**asked["offline"]).batch_sizes, short, tdp))
+        out.update(offline(sessions, OfflineSettings(**asked["offline"]).batch_sizes, short, energy))
     if "server" in asked:
         single = record.get("latency_ms_p50") or 0.0
         if cell.workload.batch_size != 1:  # a query is one item: the single-stream figure is per batch
             single = single / cell.workload.batch_size
-        out.update(server(sessions, ServerSettings(**asked["server"]), single, tdp, seed))
+        out.update(server(sessions, ServerSettings(**asked["server"]), single, energy, seed))
     return out
