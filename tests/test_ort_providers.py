@@ -177,3 +177,14 @@ def test_real_cuda_provider_if_present(tiny_onnx):
     s = bind_ort(Artifact(kind="onnx", onnx_path=tiny_onnx), target(device="cuda", threads=1), {"x": torch.ones(1, 8)})
     np.testing.assert_allclose(s.output(s.call()), np.full((1, 8), 8.0), rtol=1e-5)
     assert s.info["providers"][0] == "CUDAExecutionProvider"
+
+
+@pytest.mark.parametrize("spinning", [True, False])
+def test_spinning_off_is_a_session_config_entry_and_in_the_record(tmp_path, spinning):
+    """A server scenario's load generator shares the CPUs with ORT's intra-op threads; spinning: false
+    stops them busy-waiting (docs/scenarios.md)."""
+    ort = FakeOrt(available=["CPUExecutionProvider"])
+    s = bind_ort(artifact(tmp_path), target(device="cpu", options={"spinning": spinning}), INPUTS, ort=ort)
+    config = ort.sessions[0].opts.config
+    assert config.get("session.intra_op.allow_spinning") == (None if spinning else "0")
+    assert s.info["spinning"] is spinning

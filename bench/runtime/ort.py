@@ -90,6 +90,8 @@ def bind_ort(artifact, target, inputs, ort=None) -> Session:
     ort = ort or _import_ort()
     options = OrtOptions(**target.options)
     opts = session_options(ort, target.threads)
+    if not options.spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     level = artifact.runtime_hints.get("ort_graph_optimization_level")
     if level is not None:  # set by the ort-optimize step; ORT's default is "all"
         opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
@@ -100,7 +102,7 @@ def bind_ort(artifact, target, inputs, ort=None) -> Session:
     sess = open_session(ort, artifact.onnx_path, opts, provider_chain(target))
     names = {i.name for i in sess.get_inputs()}
     feeds = {k: v.numpy() for k, v in inputs.items() if k in names}
-    info = {"threads": target.threads, "providers": sess.get_providers(),
+    info = {"threads": target.threads, "providers": sess.get_providers(), "spinning": options.spinning,
             "graph_optimization_level": str(getattr(opts, "graph_optimization_level", "default"))}
     if preloaded is not None:
         info["cuda_libraries_preloaded"] = preloaded

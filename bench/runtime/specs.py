@@ -21,6 +21,10 @@ class OrtOptions(BaseModel):
     # "excluded": inputs on the device before timing, outputs left there (I/O binding).
     # "timed": every timed call copies inputs in and outputs out.
     copies: Literal["excluded", "timed"] = "excluded"
+    # ORT's intra-op threads spin while they wait for work (its default): the lowest latency
+    # closed-loop, but CPU taken from anything else in the process, such as a server scenario's
+    # load generator (docs/scenarios.md). false sets session.intra_op.allow_spinning = 0.
+    spinning: bool = True
 
 
 class EdgeOptions(BaseModel):
