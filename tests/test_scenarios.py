@@ -204,3 +204,28 @@ def test_scenario_energy_comes_from_the_counter_where_there_is_one(tmp_path, mon
     at = r["server_at_max"]  # a 200 ms bound over a ~3 ms model: some rate meets it
     assert at is not None and at["energy_j"] > 0  # 10 W over the served point's run, per query served
     assert r["server_energy_j_per_query"] == pytest.approx(10.0 * at["busy_s"] / at["queries"], rel=0.2)
+
+
+@pytest.mark.parametrize("asked", ["server", "offline"])
+def test_the_report_of_a_run_with_one_scenario_renders_and_says_which_is_missing(tmp_path, asked):
+    """A run with a server scenario and no offline sweep (or the reverse) leaves NaN in the other's
+    columns; the section draws what ran and names what did not."""
+    from bench.report.html import render
+    from tests.fixture_runs import make_records, write_run
+
+    recs = [r for r in make_records(models=["tinybert-4"]) if r["status"] == "ok"]
+    for i, r in enumerate(recs):
+        if i % 2:  # half the cells without any scenario fields at all
+            continue
+        if asked == "server":
+            r.update(server_curve=[{"rate": 10.0, "p99_ms": 5.0, "queries": 500, "offered": 500},
+                                   {"rate": 20.0, "p99_ms": 80.0, "queries": 500, "offered": 500}],
+                     server_max_rate_qps=10.0, server_rate_bracket=[10.0, 20.0], server_p99_bound_ms=50.0)
+        else:
+            r.update(offline_sweep=[{"batch": 1, "p50_ms": 2.0, "items_per_s": 500.0},
+                                    {"batch": 4, "p50_ms": 6.0, "items_per_s": 666.7}],
+                     offline_best_batch=4, offline_items_per_s=666.7)
+    page = render(write_run(tmp_path, "one", recs))
+    assert 'id="scenarios"' in page
+    missing = "offline" if asked == "server" else "server"
+    assert f"no {missing} scenario in this run" in page and f"no {asked} scenario in this run" not in page

@@ -16,8 +16,22 @@ from bench.report import plots
 from bench.report.format import esc, is_missing, num, table
 
 
+def _items(v) -> list:
+    """A list field of a record as a list: a cell that did not run the scenario has NaN there
+    (a run with a server scenario and no offline sweep, or the reverse)."""
+    if isinstance(v, np.ndarray):
+        return list(v)
+    return list(v) if isinstance(v, (list, tuple)) else []
+
+
 def _has(df: pd.DataFrame, col: str) -> bool:
-    return col in df.columns and df[col].map(lambda v: isinstance(v, list) and len(v) > 0).any()
+    return col in df.columns and df[col].map(lambda v: len(_items(v)) > 0).any()
+
+
+def _bracket_high(r, lo: float) -> float | None:
+    b = _items(r.get("server_rate_bracket"))
+    hi = b[1] if len(b) == 2 else None
+    return None if is_missing(hi) else float(hi)
 
 
 def curves_figure(g: pd.DataFrame, colors: dict, markers: dict, bound_ms: float | None) -> str:
@@ -28,30 +42,37 @@ def curves_figure(g: pd.DataFrame, colors: dict, markers: dict, bound_ms: float 
         model, opt = str(r["model"]), str(r["optimization"])
         c, m = colors.get(model, "#000000"), markers.get(opt, "o")
         data = {"model": model, "target": r["target"], "opt": opt}
-        curve = [p for p in (r.get("server_curve") or []) if p.get("p99_ms") is not None]
+        curve = [p for p in _items(r.get("server_curve")) if p.get("p99_ms") is not None]
         if curve:
             xs, ys = [p["rate"] for p in curve], [p["p99_ms"] for p in curve]
-            (line,) = a.plot(xs, ys, "-", color=c, marker=m, ms=4, lw=1)
+            (line,) = a.plot(xs, ys, "-", color=c, marker=m, ms=4, lw=1, label=plots.tex_safe(f"{model} · {opt}"))
             plots.tip(line, f"{model} · {opt}: p99 {', '.join(f'{y:.3g} ms at {x:.3g}/s' for x, y in zip(xs, ys))}",
                       **data)
-        sweep = [s for s in (r.get("offline_sweep") or []) if "items_per_s" in s]
+        sweep = [s for s in _items(r.get("offline_sweep")) if "items_per_s" in s]
         if sweep:
             xs, ys = [s["items_per_s"] for s in sweep], [s["p50_ms"] for s in sweep]
-            (line,) = b.plot(xs, ys, "-", color=c, marker=m, ms=4, lw=1)
+            (line,) = b.plot(xs, ys, "-", color=c, marker=m, ms=4, lw=1, label=plots.tex_safe(f"{model} · {opt}"))
             plots.tip(line, f"{model} · {opt}: " + ", ".join(f"batch {s['batch']}: {s['items_per_s']:.4g}/s at "
                                                            f"{s['p50_ms']:.3g} ms" for s in sweep), **data)
     if bound_ms:
         a.axhline(bound_ms, color="#D55E00", lw=1, ls="--", label=f"p99 bound {bound_ms:g} ms")
-        a.legend(fontsize=7, frameon=False)
+    for ax, col, what in ((a, "server_curve", "server"), (b, "offline_sweep", "offline")):
+        if _has(g, col):  # which line is which: colour is the model, the marker the optimization
+            ax.legend(fontsize=7, frameon=False)
+        else:
+            ax.text(0.5, 0.5, f"no {what} scenario in this run", ha="center", va="center", transform=ax.transAxes,
+                    fontsize=9, color="#555555")
+            ax.set_xticks([]), ax.set_yticks([])
     a.set_xlabel("Offered rate (queries/s, Poisson)")
     a.set_ylabel("p99 latency, queueing included (ms)")
     a.set_title("server", fontsize=9)
     b.set_xlabel("Throughput (items/s)")
     b.set_ylabel("Median latency per batch (ms)")
     b.set_title("offline: one point per batch size", fontsize=9)
-    for ax in (a, b):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+    for ax, col in ((a, "server_curve"), (b, "offline_sweep")):
+        if _has(g, col):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
     fig.tight_layout()
     return plots.to_svg(fig)
 
@@ -66,7 +87,7 @@ def rate_bars(g: pd.DataFrame, colors: dict) -> str:
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(g) + 1.2))
     for i, r in enumerate(g.to_dict("records")):
         lo = float(r["server_max_rate_qps"])
-        hi = (r.get("server_rate_bracket") or [lo, None])[1]
+        hi = _bracket_high(r, lo)
         bar = ax.barh(i, lo, color=colors.get(str(r["model"]), "#777777"))
         plots.tag(bar, model=r["model"], target=r["target"], opt=r["optimization"])
         if hi is not None:
@@ -136,5 +157,5 @@ def rate_interval(r) -> tuple[float, float] | None:
     lo = r.get("server_max_rate_qps")
     if is_missing(lo):
         return None
-    hi = (r.get("server_rate_bracket") or [lo, None])[1]
-    return float(lo), (float(hi) if hi is not None else np.inf)
+    hi = _bracket_high(r, float(lo))
+    return float(lo), (hi if hi is not None else np.inf)
