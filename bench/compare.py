@@ -137,14 +137,16 @@ def shared_shift(rows: list[dict]) -> str:
     rows = [r for r in rows if not r["contended"]]
     if len(rows) < SHIFT_MIN_CELLS:
         return ""
-    for verdict, word in (("slower", "slower"), ("faster", "faster")):
-        moved = [r for r in rows if r["verdict"] == verdict]
-        median = statistics.median(r["change_pct"] for r in rows)
-        if len(moved) >= SHIFT_SHARE * len(rows) and abs(median) >= SHIFT_MIN_PCT:
-            return (f"{len(moved)} of {len(rows)} cells are {word} in B (median change {median:+.0f}%): a change "
-                    "every model and runtime shares looks like the machine (a slower or faster host under the "
-                    "same name, which the contention fields cannot see: docs/metrics.md) or a shared package "
-                    "(see the environment differences), more than like one optimization")
+    median = statistics.median(r["change_pct"] for r in rows)
+    if abs(median) < SHIFT_MIN_PCT:
+        return ""
+    word = "slower" if median > 0 else "faster"
+    moved = [r for r in rows if r["verdict"] == word]
+    if len(moved) >= SHIFT_SHARE * len(rows):
+        return (f"{len(moved)} of {len(rows)} cells are {word} in B (median change {median:+.0f}%): a change "
+                "every model and runtime shares looks like the machine (a slower or faster host under the "
+                "same name, which the contention fields cannot see: docs/metrics.md) or a shared package "
+                "(see the environment differences), more than like one optimization")
     return ""
 
 

@@ -1,5 +1,6 @@
 """The GitHub workflows: actionlint accepts them, and they do what docs/gpu.md says."""
 
+import contextlib
 import shutil
 import subprocess
 
@@ -105,69 +106,14 @@ def test_gpu_bench_gates_on_change_points_over_a_carried_history():
     assert names[-1] == "Gate on change points over the history"
 
 
-def test_history_lookup_takes_the_newest_unexpired_history_of_another_run(monkeypatch, capsys):
-    """The script behind "Find the newest history", against a local stand-in for the API: whatever
-    that run's conclusion, since a run the gate failed still measured its day."""
-    import importlib.util
+@contextlib.contextmanager
+def fake_api(answer: dict, seen: list):
+    """A local stand-in for the GitHub REST API: answers every GET with `answer` (read at each
+    request, so a test may change it) and records (path, Authorization header) in `seen`. Yields
+    its base URL."""
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    seen = []
-    answer = {"artifacts": [
-        {"id": 1, "expired": False, "created_at": "2026-11-28T03:40:00Z", "workflow_run": {"id": 111}},
-        {"id": 3, "expired": False, "created_at": "2026-11-30T03:40:00Z", "workflow_run": {"id": 333}},  # this run
-        {"id": 2, "expired": False, "created_at": "2026-11-29T03:40:00Z", "workflow_run": {"id": 222}},
-        {"id": 0, "expired": True, "created_at": "2026-11-29T05:00:00Z", "workflow_run": {"id": 999}}]}
-
-    class Api(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            seen.append(self.path)
-            body = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Api)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    spec = importlib.util.spec_from_file_location("history_run", ROOT / ".github/scripts/history_run.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{server.server_port}")
-    monkeypatch.setenv("GITHUB_REPOSITORY", "owner/repo")
-    monkeypatch.setenv("GITHUB_RUN_ID", "333")
-    monkeypatch.setenv("ARTIFACT", "gpu-bench-history")
-    try:
-        assert mod.main() == 0 and capsys.readouterr().out == "run_id=222\n"
-        assert seen[0] == "/repos/owner/repo/actions/artifacts?name=gpu-bench-history&per_page=20"
-        answer["artifacts"] = []  # the first run: the history starts here
-        assert mod.main() == 0 and capsys.readouterr().out == ""
-    finally:
-        server.shutdown()
-    monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")
-    assert mod.main() == 0
-    out = capsys.readouterr()
-    assert out.out == "" and "could not look up the history artifact" in out.err
-
-
-def names_before(job, first, second) -> bool:
-    names = [s.get("name", s.get("uses")) for s in job["steps"]]
-    return names.index(first) < names.index(second)
-
-
-def test_previous_run_lookup_asks_for_the_newest_successful_scheduled_run(monkeypatch, capsys):
-    """The script behind "Find the previous scheduled run", against a local stand-in for the API."""
-    import importlib.util
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    seen = []
-    answer = {"workflow_runs": [{"id": 987654321}]}
 
     class Api(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
@@ -183,22 +129,68 @@ def test_previous_run_lookup_asks_for_the_newest_successful_scheduled_run(monkey
 
     server = HTTPServer(("127.0.0.1", 0), Api)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    spec = importlib.util.spec_from_file_location("previous_run", ROOT / ".github/scripts/previous_run.py")
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+def load_script(name: str):
+    """A workflow script from .github/scripts, loaded as a module (it is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / f".github/scripts/{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    monkeypatch.setenv("GITHUB_API_URL", f"http://127.0.0.1:{server.server_port}")
+    return mod
+
+
+def test_history_lookup_takes_the_newest_unexpired_history_of_another_run(monkeypatch, capsys):
+    """The script behind "Find the newest history", against a local stand-in for the API: whatever
+    that run's conclusion, since a run the gate failed still measured its day."""
+    seen = []
+    answer = {"artifacts": [
+        {"id": 1, "expired": False, "created_at": "2026-11-28T03:40:00Z", "workflow_run": {"id": 111}},
+        {"id": 3, "expired": False, "created_at": "2026-11-30T03:40:00Z", "workflow_run": {"id": 333}},  # this run
+        {"id": 2, "expired": False, "created_at": "2026-11-29T03:40:00Z", "workflow_run": {"id": 222}},
+        {"id": 0, "expired": True, "created_at": "2026-11-29T05:00:00Z", "workflow_run": {"id": 999}}]}
+    mod = load_script("history_run")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "owner/repo")
+    monkeypatch.setenv("GITHUB_RUN_ID", "333")
+    monkeypatch.setenv("ARTIFACT", "gpu-bench-history")
+    with fake_api(answer, seen) as url:
+        monkeypatch.setenv("GITHUB_API_URL", url)
+        assert mod.main() == 0 and capsys.readouterr().out == "run_id=222\n"
+        assert seen[0][0] == "/repos/owner/repo/actions/artifacts?name=gpu-bench-history&per_page=20"
+        answer["artifacts"] = []  # the first run: the history starts here
+        assert mod.main() == 0 and capsys.readouterr().out == ""
+    monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")
+    assert mod.main() == 0
+    out = capsys.readouterr()
+    assert out.out == "" and "could not look up the history artifact" in out.err
+
+
+def names_before(job, first, second) -> bool:
+    names = [s.get("name", s.get("uses")) for s in job["steps"]]
+    return names.index(first) < names.index(second)
+
+
+def test_previous_run_lookup_asks_for_the_newest_successful_scheduled_run(monkeypatch, capsys):
+    """The script behind "Find the previous scheduled run", against a local stand-in for the API."""
+    seen = []
+    answer = {"workflow_runs": [{"id": 987654321}]}
+    mod = load_script("previous_run")
     monkeypatch.setenv("GITHUB_REPOSITORY", "owner/repo")
     monkeypatch.setenv("GITHUB_TOKEN", "t0ken")
     monkeypatch.setenv("WORKFLOW_FILE", "gpu-bench.yml")
-    try:
+    with fake_api(answer, seen) as url:
+        monkeypatch.setenv("GITHUB_API_URL", url)
         assert mod.main() == 0 and capsys.readouterr().out == "run_id=987654321\n"
         path, auth = seen[0]
         assert path == "/repos/owner/repo/actions/workflows/gpu-bench.yml/runs?event=schedule&status=success&per_page=1"
         assert auth == "Bearer t0ken"
         answer["workflow_runs"] = []  # the first scheduled run: nothing to compare with, and no failure
         assert mod.main() == 0 and capsys.readouterr().out == ""
-    finally:
-        server.shutdown()
     monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")  # nothing listens: a warning, not a failure
     assert mod.main() == 0
     out = capsys.readouterr()
